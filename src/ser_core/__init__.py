@@ -1,0 +1,15 @@
+"""ser_core: speech emotion recognition, which emotion is expressed when in a recording."""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("ser-core")
+except _metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from ser_core.api import analyze, evaluate, evaluate_model, train  # noqa: E402
+from ser_core.errors import SerError  # noqa: E402
+
+__all__ = ["SerError", "__version__", "analyze", "evaluate", "evaluate_model", "train"]

@@ -1,0 +1,392 @@
+"""The library API: `analyze`, `train`, `evaluate`, `evaluate_model`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser_core import __version__
+from ser_core.artifacts import Model, ModelMeta, load_model
+from ser_core.audio import duration_seconds, is_silent, load_audio
+from ser_core.backend import EmbeddingBackend, get_backend
+from ser_core.classifier import make_classifier
+from ser_core.datasets import Item, load_dataset, summary
+from ser_core.errors import ArtifactError, AudioError, DatasetError
+from ser_core.extract import extract
+from ser_core.io import atomic_write_text
+from ser_core.metrics import classification_report
+from ser_core.plugins import get_plugin_manager, registry
+from ser_core.results import AnalysisResult
+from ser_core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def model_path_for(profile: str, model: str | os.PathLike[str] | None = None) -> Path:
+    """Which artifact a profile uses: an explicit path, else `<models_dir>/<profile>.npz` from
+    `ser train`, else the model a plugin ships for the profile."""
+    if model is not None and str(model) != "default":
+        return Path(model)
+    trained = get_settings().models_dir / f"{profile}.npz"
+    if model is None and trained.is_file():
+        return trained
+    shipped = registry("ser_default_models").get(profile)
+    if shipped is None:
+        raise ArtifactError(f"no model for profile {profile!r}: train one with `ser train --profile {profile}`")
+    return Path(shipped.value)
+
+
+@lru_cache(maxsize=8)
+def _cached_model(path: str, mtime_ns: int) -> Model:
+    return load_model(path)
+
+
+def get_model(profile: str, model: str | os.PathLike[str] | None = None) -> Model:
+    path = model_path_for(profile, model)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read model ({exc.strerror or exc})") from None
+    return _cached_model(str(path), mtime)
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+
+def window_spans(duration: float, window: float, hop: float) -> np.ndarray:
+    """(n, 2) start/end seconds of sliding windows covering [0, duration]."""
+    if duration <= window:
+        return np.array([[0.0, duration]])
+    starts = np.arange(0.0, duration - window + 1e-9, hop)
+    if starts[-1] + window < duration - 1e-9:
+        starts = np.r_[starts, duration - window]
+    return np.column_stack([starts, starts + window])
+
+
+def analyze(
+    path: str | os.PathLike[str],
+    profile: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+) -> AnalysisResult:
+    """The emotion of a recording: utterance label and probabilities, and segments over time."""
+    settings = settings or get_settings()
+    profile = profile or settings.default_profile
+    backend = get_backend(profile)
+    fitted = get_model(profile, model)
+    fitted.check_backend(backend, profile)
+    signal = load_audio(path)
+    if is_silent(signal, settings.silence_peak):
+        raise AudioError(path, f"audio is silent (peak below {settings.silence_peak:g})")
+    duration = duration_seconds(signal)
+    frames = backend.frames(signal)
+    utterance = fitted.predict_proba(backend.pool(frames)[None, :])[0]
+    spans = window_spans(duration, settings.window_seconds, settings.hop_seconds)
+    window_probs = fitted.predict_proba(backend.embed_windows(frames, spans))
+    segments = get_plugin_manager().hook.ser_build_segments(
+        times=spans, probabilities=window_probs, labels=fitted.labels, settings=settings
+    )
+    best = int(utterance.argmax())
+    return AnalysisResult(
+        path=str(path),
+        profile=profile,
+        backend_id=backend.backend_id,
+        backend_model_id=backend.model_id,
+        model=str(fitted.path),
+        duration=round(duration, 3),
+        label=fitted.labels[best],
+        confidence=round(float(utterance[best]), 4),
+        probabilities={label: round(float(p), 4) for label, p in zip(fitted.labels, utterance, strict=True)},
+        segments=segments,
+        ser_core_version=__version__,
+    )
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Features:
+    """Utterance vectors of dataset items that decoded; `failures` lists those that did not."""
+
+    items: list[Item]
+    vectors: np.ndarray
+    failures: list[dict[str, str]] = field(default_factory=list)
+    cache_hits: int = 0
+
+    @property
+    def labels(self) -> list[str]:
+        return [item.label for item in self.items]
+
+    @property
+    def speakers(self) -> list[str]:
+        return [item.speaker or f"file:{item.path}" for item in self.items]
+
+
+def load_features(
+    datasets: Sequence[str | os.PathLike[str]],
+    backend: EmbeddingBackend,
+    labels: Sequence[str] | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> Features:
+    items: list[Item] = []
+    for spec in datasets:
+        items.extend(load_dataset(spec, labels))
+    tick = progress("extracting features", len(items)) if progress else None
+    out = extract([item.path for item in items], backend, jobs=jobs, progress=tick)
+    failures = [{"path": str(items[i].path), "error": error} for i, error in sorted(out.failures.items())]
+    for failure in failures:
+        log.warning("skipped %s", failure["error"])
+    kept = [item for item, ok in zip(items, out.ok, strict=True) if ok]
+    if not kept:
+        raise DatasetError("no file of the dataset(s) could be read")
+    return Features(kept, out.vectors[out.ok], failures, out.cache_hits)
+
+
+def _speaker_folds(speakers: Sequence[str], folds: int | None) -> list[list[str]]:
+    """Groups of speakers, each a test fold: one per speaker, or `folds` contiguous groups."""
+    unique = sorted(set(speakers))
+    if len(unique) < 2:
+        raise DatasetError("speaker-independent evaluation needs at least two speakers")
+    if folds is None or folds >= len(unique):
+        return [[speaker] for speaker in unique]
+    if folds < 2:
+        raise DatasetError("--folds must be at least 2")
+    return [list(chunk) for chunk in np.array_split(np.array(unique, dtype=object), folds)]
+
+
+def _fit(features: np.ndarray, labels: list[str], classifier: str, params: dict[str, Any]):  # type: ignore[no-untyped-def]
+    return make_classifier(classifier, **params).fit(features, labels)
+
+
+def _meta(profile: str, backend: EmbeddingBackend, labels: list[str], **extra: Any) -> ModelMeta:
+    return ModelMeta(
+        profile=profile,
+        backend_id=backend.backend_id,
+        backend_model_id=backend.model_id,
+        backend_config=backend.config(),
+        feature_dim=backend.dim,
+        labels=labels,
+        classifier="",
+        ser_core_version=__version__,
+        **extra,
+    )
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+def cross_validate(
+    data: Features,
+    folds: int | None = None,
+    classifier: str = "logistic",
+    classifier_params: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Speaker-independent cross-validation: every speaker is in the test part of exactly one fold."""
+    params = classifier_params or {}
+    labels_all = data.labels
+    speakers = np.array(data.speakers, dtype=object)
+    label_set = [lab for lab in _label_order(labels_all)]
+    predicted = np.empty(len(labels_all), dtype=object)
+    fold_reports = []
+    groups = _speaker_folds(data.speakers, folds)
+    tick = progress("cross-validating", len(groups)) if progress else None
+    for group in groups:
+        test = np.isin(speakers, group)
+        train_labels = [lab for lab, t in zip(labels_all, test, strict=True) if not t]
+        model = _fit(data.vectors[~test], train_labels, classifier, params)
+        probs = model.predict_proba(data.vectors[test])
+        predicted[test] = [model.labels[i] for i in probs.argmax(axis=1)]
+        truth = [lab for lab, t in zip(labels_all, test, strict=True) if t]
+        fold = classification_report(truth, list(predicted[test]), label_set)
+        fold_reports.append({"test_speakers": group, "n_files": int(test.sum()), "uar": fold["uar"], "wa": fold["wa"]})
+        if tick:
+            tick(1)
+    report = classification_report(labels_all, list(predicted), label_set)
+    report["folds"] = fold_reports
+    report["cv"] = "leave-one-speaker-out" if folds is None else f"speaker-grouped {len(groups)} folds"
+    return report
+
+
+def _label_order(labels: Sequence[str]) -> list[str]:
+    from ser_core.labels import ordered
+
+    return ordered(labels)
+
+
+def evaluate(
+    datasets: Sequence[str | os.PathLike[str]],
+    profile: str = "fast",
+    folds: int | None = None,
+    labels: Sequence[str] | None = None,
+    jobs: int = 1,
+    classifier: str = "logistic",
+    classifier_params: dict[str, Any] | None = None,
+    report: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Speaker-independent cross-validation of a profile on datasets; optionally writes a JSON report."""
+    backend = get_backend(profile)
+    data = load_features(datasets, backend, labels, jobs=jobs, progress=progress)
+    result = cross_validate(data, folds, classifier, classifier_params, progress)
+    result.update(
+        profile=profile,
+        backend_id=backend.backend_id,
+        backend_model_id=backend.model_id,
+        datasets=[str(d) for d in datasets],
+        data=summary(data.items),
+        failures=data.failures,
+        ser_core_version=__version__,
+    )
+    if report is not None:
+        write_json(report, result)
+    return result
+
+
+def evaluate_model(
+    model: str | os.PathLike[str],
+    datasets: Sequence[str | os.PathLike[str]],
+    profile: str | None = None,
+    jobs: int = 1,
+    report: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Score a trained model on other data (cross-corpus), over the labels both share.
+
+    Files whose label the model does not know are left out, and the model's choice is restricted
+    to the labels present in the data (its probabilities renormalised over them).
+    """
+    if str(model) == "default":
+        path = model_path_for(profile or get_settings().default_profile, "default")
+    else:
+        path = Path(model)
+    fitted = load_model(path)
+    backend = get_backend(fitted.meta.profile)
+    fitted.check_backend(backend, profile)
+    items: list[Item] = []
+    for spec in datasets:
+        items.extend(load_dataset(spec))
+    dataset_labels = {item.label for item in items}
+    shared = [label for label in fitted.labels if label in dataset_labels]
+    if not shared:
+        raise DatasetError(f"the dataset(s) share no label with the model ({', '.join(fitted.labels)})")
+    data = load_features(datasets, backend, shared, jobs=jobs, progress=progress)
+    columns = [fitted.labels.index(label) for label in shared]
+    probs = fitted.predict_proba(data.vectors)[:, columns]
+    predicted = [shared[i] for i in probs.argmax(axis=1)]
+    result = classification_report(data.labels, predicted, shared)
+    result.update(
+        model=str(path),
+        model_labels=fitted.labels,
+        shared_labels=shared,
+        profile=fitted.meta.profile,
+        datasets=[str(d) for d in datasets],
+        data=summary(data.items),
+        failures=data.failures,
+        ser_core_version=__version__,
+    )
+    if report is not None:
+        write_json(report, result)
+    return result
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def heldout_speakers(speakers: Sequence[str], fraction: float, seed: int) -> set[str]:
+    """A deterministic speaker-disjoint held-out set: about `fraction` of each corpus's speakers."""
+    by_corpus: dict[str, list[str]] = {}
+    for speaker in sorted(set(speakers)):
+        by_corpus.setdefault(speaker.split(":", 1)[0], []).append(speaker)
+    rng = np.random.default_rng(seed)
+    chosen: set[str] = set()
+    for group in by_corpus.values():
+        if len(group) < 2:
+            continue
+        count = min(len(group) - 1, max(1, round(fraction * len(group))))
+        chosen.update(rng.choice(group, size=count, replace=False).tolist())
+    return chosen
+
+
+@dataclass
+class TrainResult:
+    model: Model
+    path: Path
+    report: dict[str, Any]
+    report_path: Path
+
+
+def train(
+    datasets: Sequence[str | os.PathLike[str]],
+    profile: str = "fast",
+    labels: Sequence[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    jobs: int = 1,
+    holdout: float = 0.2,
+    seed: int = 0,
+    classifier: str = "logistic",
+    classifier_params: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train a profile's classifier; report it on held-out speakers, then refit on all and save.
+
+    The artifact goes to `out` (default `<models_dir>/<profile>.npz`), the report beside it
+    (`<name>.report.json`).
+    """
+    params = classifier_params or {}
+    backend = get_backend(profile)
+    data = load_features(datasets, backend, labels, jobs=jobs, progress=progress)
+    label_set = _label_order(data.labels)
+    if len(label_set) < 2:
+        raise DatasetError("training needs at least two labels")
+    heldout = heldout_speakers(data.speakers, holdout, seed) if holdout > 0 else set()
+    test = np.array([speaker in heldout for speaker in data.speakers])
+    metrics: dict[str, Any] = {}
+    if test.any() and (~test).any():
+        train_labels = [lab for lab, t in zip(data.labels, test, strict=True) if not t]
+        probe = _fit(data.vectors[~test], train_labels, classifier, params)
+        probs = probe.predict_proba(data.vectors[test])
+        truth = [lab for lab, t in zip(data.labels, test, strict=True) if t]
+        metrics = classification_report(truth, [probe.labels[i] for i in probs.argmax(axis=1)], label_set)
+        metrics["heldout_speakers"] = sorted(heldout)
+    fitted = _fit(data.vectors, data.labels, classifier, params)
+    info = summary(data.items)
+    info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures))
+    meta = _meta(profile, backend, fitted.labels, training=info, metrics=metrics)
+    model = Model(meta, fitted)
+    target = Path(out) if out is not None else get_settings().models_dir / f"{profile}.npz"
+    model.save(target)
+    report = {
+        "model": str(target),
+        "profile": profile,
+        "labels": fitted.labels,
+        "heldout": metrics,
+        "note": "heldout metrics come from a model fit without the held-out speakers; "
+        "the saved model is refit on all speakers",
+        "training": info,
+        "failures": data.failures,
+        "sha256": model.meta.sha256,
+        "ser_core_version": __version__,
+    }
+    report_path = target.with_name(target.name.removesuffix(".npz") + ".report.json")
+    write_json(report_path, report)
+    return TrainResult(model, target, report, report_path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    import json
+
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -1,0 +1,201 @@
+"""Decode an audio file into a mono float32 signal at 16 kHz, or fail with a one-line `AudioError`.
+
+libsndfile (via soundfile) reads wav/flac/ogg/aiff and friends; compressed and container formats
+(mp3, m4a, mp4, webm, ...) go through the `ffmpeg` executable when it is on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ser_core.errors import AudioError
+from ser_core.settings import get_settings
+
+SAMPLE_RATE = 16000
+
+#: Extensions libsndfile owns: if it cannot open such a file, the file is broken (ffmpeg is not tried).
+#: Any other extension goes to ffmpeg when libsndfile cannot open it.
+_SOUNDFILE_EXTS = frozenset(
+    {".wav", ".wave", ".w64", ".rf64", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc"}
+) | {".au", ".snd", ".caf"}
+#: Extensions always decoded by ffmpeg (one decoder per format, whatever the libsndfile build supports).
+_FFMPEG_EXTS = frozenset(
+    {".mp3", ".m4a", ".mp4", ".aac", ".webm", ".mkv", ".mka", ".mov", ".wma", ".amr", ".3gp"}
+) | {".opus"}
+_MIN_RATE, _MAX_RATE = 1000, 768000
+_MAX_CHANNELS = 256
+_BLOCK_FRAMES = 1 << 16
+_INSTALL_FFMPEG = "install ffmpeg (`apt-get install ffmpeg` or `brew install ffmpeg`)"
+
+
+def load_audio(
+    path: str | os.PathLike[str], *, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None
+) -> np.ndarray:
+    """Return the file's audio as a 1-D float32 array, mono (channel mean), resampled to `sample_rate`.
+
+    Inputs longer than `max_seconds` (default: the `max_audio_seconds` setting) are rejected before
+    decoding. Every failure is an `AudioError` whose message starts with the path.
+    """
+    limit = get_settings().max_audio_seconds if max_seconds is None else float(max_seconds)
+    if not limit > 0:
+        raise ValueError(f"max_seconds must be positive, got {limit}")
+    _check_file(path)
+    ext = Path(path).suffix.lower()
+    if ext in _FFMPEG_EXTS:
+        samples = _decode_ffmpeg(path, sample_rate, limit)
+        rate = sample_rate
+    else:
+        try:
+            samples, rate = _decode_soundfile(path, limit)
+        except _NotSoundfile as exc:
+            if ext in _SOUNDFILE_EXTS:
+                raise AudioError(path, f"not a readable audio file ({exc})") from None
+            if shutil.which("ffmpeg") is None:
+                hint = f"for mp3/m4a/webm and similar, {_INSTALL_FFMPEG}"
+                raise AudioError(path, f"not a readable audio file ({exc}; {hint})") from None
+            samples, rate = _decode_ffmpeg(path, sample_rate, limit), sample_rate
+    if rate != sample_rate:
+        samples = soxr.resample(samples, rate, sample_rate, quality="HQ")
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if samples.size == 0:
+        raise AudioError(path, "contains no audio samples")
+    return samples
+
+
+def is_silent(signal: np.ndarray, peak: float | None = None) -> bool:
+    """True when no sample's magnitude reaches `peak` (default: the `silence_peak` setting)."""
+    threshold = get_settings().silence_peak if peak is None else peak
+    return signal.size == 0 or float(np.max(np.abs(signal))) < threshold
+
+
+def duration_seconds(signal: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """Length of `signal` in seconds."""
+    return signal.shape[-1] / sample_rate if signal.ndim else 0.0
+
+
+class _NotSoundfile(Exception):
+    """libsndfile cannot open the file (internal: the caller may try ffmpeg)."""
+
+
+def _check_file(path: str | os.PathLike[str]) -> None:
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise AudioError(path, "is a directory, not an audio file")
+        if not stat.S_ISREG(st.st_mode):
+            raise AudioError(path, "not a regular file")
+        if st.st_size == 0:
+            raise AudioError(path, "empty file (0 bytes)")
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise AudioError(path, "no such file") from None
+    except PermissionError:
+        raise AudioError(path, "permission denied") from None
+    except OSError as exc:
+        raise AudioError(path, f"cannot read file ({exc.strerror or exc})") from None
+
+
+def _too_long(path: str | os.PathLike[str], seconds: float | None, limit: float) -> AudioError:
+    length = "longer than the limit" if seconds is None else f"{seconds:.1f} s, longer than the limit"
+    return AudioError(path, f"too long ({length} of {limit:g} s; set SER_MAX_AUDIO_SECONDS to change it)")
+
+
+def _decode_soundfile(path: str | os.PathLike[str], limit: float) -> tuple[np.ndarray, int]:
+    """Mono float32 samples at the file's own rate; header checked before any sample is decoded.
+
+    Raises `_NotSoundfile` when libsndfile cannot open the file at all (the caller may try ffmpeg).
+    """
+    try:
+        f = sf.SoundFile(path)
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:
+        raise _NotSoundfile(_soundfile_reason(exc)) from None
+    try:
+        with f:
+            frames, rate, channels = f.frames, f.samplerate, f.channels
+            if not _MIN_RATE <= rate <= _MAX_RATE:
+                raise AudioError(path, f"not a readable audio file (implausible sample rate {rate} Hz)")
+            if not 1 <= channels <= _MAX_CHANNELS:
+                raise AudioError(path, f"not a readable audio file (implausible channel count {channels})")
+            if frames <= 0:
+                raise AudioError(path, "contains no audio samples")
+            if frames / rate > limit:
+                raise _too_long(path, frames / rate, limit)
+            blocks = []
+            while (block := f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)).shape[0]:
+                if not np.isfinite(block).all():
+                    raise AudioError(path, "contains NaN or infinite samples")
+                blocks.append(block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0].copy())
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:
+        raise AudioError(path, f"not a readable audio file ({_soundfile_reason(exc)})") from None
+    if not blocks:
+        raise AudioError(path, "contains no audio samples")
+    return np.concatenate(blocks), rate
+
+
+def _soundfile_reason(exc: Exception) -> str:
+    if not isinstance(exc, sf.LibsndfileError):
+        return str(exc)
+    message = exc.error_string.rstrip(".")
+    if message.startswith("File does not exist"):  # what libsndfile says when its mp3 sniffing misfires
+        message = "unrecognised or corrupt data"
+    return f"libsndfile: {message}"
+
+
+def _decode_ffmpeg(path: str | os.PathLike[str], sample_rate: int, limit: float) -> np.ndarray:
+    """Mono float32 samples at `sample_rate` from `ffmpeg`; stops reading once past the length limit."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        ext = Path(path).suffix.lower() or "this format"
+        raise AudioError(path, f"decoding {ext} needs ffmpeg, which is not on PATH: {_INSTALL_FFMPEG}")
+    # "file:" keeps names starting with "-" or containing ":" from being read as options or protocols.
+    source = "file:" + os.path.abspath(path)
+    cmd = [exe, "-nostdin", "-v", "error", "-protocol_whitelist", "file", "-i", source]
+    cmd += ["-vn", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
+    # 50 ms of slack for codec padding; a byte past the cap means the input is too long.
+    cap = (int(min(limit, 1e9) * sample_rate) + sample_rate // 20) * 4
+    chunks: list[bytes] = []
+    received = 0
+    with tempfile.TemporaryFile() as errfile:
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errfile)
+        except OSError as exc:
+            raise AudioError(path, f"cannot run ffmpeg ({exc.strerror or exc})") from None
+        assert proc.stdout is not None
+        with proc:
+            while chunk := proc.stdout.read(min(1 << 20, cap + 1 - received)):
+                chunks.append(chunk)
+                received += len(chunk)
+                if received > cap:
+                    proc.kill()
+                    raise _too_long(path, None, limit)
+            proc.stdout.close()
+            returncode = proc.wait()
+        if returncode != 0:
+            errfile.seek(0)
+            lines = errfile.read().decode("utf-8", "replace").strip().splitlines()
+            reason = _clean_ffmpeg_line(lines[0], source) if lines else f"exit status {returncode}"
+            raise AudioError(path, f"not a readable audio file (ffmpeg: {reason})")
+    data = b"".join(chunks)
+    samples = np.frombuffer(data[: len(data) - len(data) % 4], dtype="<f4").astype(np.float32)
+    if samples.size == 0:
+        raise AudioError(path, "contains no audio samples")
+    if not np.isfinite(samples).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    return samples
+
+
+def _clean_ffmpeg_line(line: str, source: str) -> str:
+    """Drop ffmpeg's "[demuxer @ 0x...]" and "file:/path:" prefixes: the message already names the path."""
+    line = re.sub(r"^\[[^\]]*\]\s*", "", line.strip())
+    return line.removeprefix(source + ":").strip() or line

@@ -1,0 +1,75 @@
+"""The embedding-backend interface and the lookup from profile to a ready backend instance."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ser_core.errors import ProfileError
+from ser_core.plugins import registry
+from ser_core.profiles import get_profile
+
+
+class EmbeddingBackend(ABC):
+    """Turns 16 kHz mono audio into frame features, and any span of frames into one vector."""
+
+    backend_id: str
+    model_id: str
+    #: Frames per second of `frames()`.
+    frame_rate: float
+    #: Length of the vectors `pool()` returns.
+    dim: int
+
+    def config(self) -> dict[str, Any]:
+        """Settings that change the output; part of feature-cache keys and of model artifacts."""
+        return {}
+
+    @abstractmethod
+    def frames(self, signal: np.ndarray) -> np.ndarray:
+        """Frame-level features, shape (n_frames, n_frame_features)."""
+
+    @abstractmethod
+    def pool(self, frames: np.ndarray) -> np.ndarray:
+        """One vector of shape (dim,) for a contiguous span of frames (possibly very short)."""
+
+    def embed(self, signal: np.ndarray) -> np.ndarray:
+        """The utterance vector of a whole signal."""
+        return self.pool(self.frames(signal))
+
+    def embed_windows(self, frames: np.ndarray, spans: np.ndarray) -> np.ndarray:
+        """Vectors for time spans (n, 2) in seconds, pooled from the frames of the whole signal."""
+        bounds = np.round(np.asarray(spans) * self.frame_rate).astype(int)
+        out = np.empty((len(bounds), self.dim), np.float32)
+        for row, (start, end) in enumerate(bounds):
+            out[row] = self.pool(frames[start : max(end, start + 1)])
+        return out
+
+
+def backend_ids() -> list[str]:
+    """Ids of every installed backend."""
+    return sorted(registry("ser_register_backends"))
+
+
+@lru_cache(maxsize=8)
+def get_backend_by_id(backend_id: str) -> EmbeddingBackend:
+    """A process-wide instance of an installed backend (loaded once, reused)."""
+    from ser_core.settings import get_settings
+
+    found = registry("ser_register_backends").get(backend_id)
+    if found is None:
+        raise ProfileError(f"backend {backend_id!r} is not installed")
+    return found.value(get_settings())
+
+
+def get_backend(profile_name: str) -> EmbeddingBackend:
+    """The backend serving a profile, or a one-line error naming the distribution to install."""
+    profile = get_profile(profile_name)
+    if profile.backend_id not in registry("ser_register_backends"):
+        raise ProfileError(
+            f"profile {profile.name!r} needs the {profile.backend_id!r} backend, which is not installed: "
+            f"pip install {profile.distribution}"
+        )
+    return get_backend_by_id(profile.backend_id)

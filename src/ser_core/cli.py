@@ -1,0 +1,241 @@
+"""`ser`: a thin typer CLI over the library API."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ser_core import __version__
+from ser_core.errors import SerError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Speech emotion recognition.")
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(str, Enum):
+    json = "json"
+    table = "table"
+
+
+def _fail(exc: SerError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+
+        def start(description: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield start
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    from ser_core.io import atomic_write_text
+
+    atomic_write_text(output, text if text.endswith("\n") else text + "\n")
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if version:
+        out.print(f"ser_core {__version__}")
+        raise typer.Exit()
+
+
+ANALYZE_HELP = """Emotion of each FILE: utterance label with probabilities, and segments over time.
+
+Examples:
+
+  ser analyze talk.wav
+
+  ser analyze talk.mp3 --format table
+
+  ser analyze a.wav b.flac --output results.json
+
+  ser analyze talk.wav --profile fast --model my-model.npz
+"""
+
+
+@app.command(help=ANALYZE_HELP)
+def analyze(
+    files: Annotated[list[Path], typer.Argument(help="Audio files (wav, flac, ogg; mp3, m4a, video with ffmpeg).")],
+    profile: Annotated[str | None, typer.Option(help="fast, medium, accurate or accurate-research.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model artifact; default: the profile's model.")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.json,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    import ser_core
+
+    results: list[dict[str, Any]] = []
+    failures: list[dict[str, str]] = []
+    for path in files:
+        try:
+            results.append(ser_core.analyze(path, profile=profile, model=model).model_dump())
+        except SerError as exc:
+            if len(files) == 1 or not isinstance(exc, ser_core.errors.AudioError):
+                raise _fail(exc) from None
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            failures.append({"path": str(path), "error": str(exc)})
+    try:
+        if format is Format.json:
+            payload: Any = results[0] if len(files) == 1 else {"results": results, "failures": failures}
+            _emit(json.dumps(payload, indent=2), output)
+        else:
+            _emit(_tables(results), output)
+    except SerError as exc:
+        raise _fail(exc) from None
+    if failures:
+        raise typer.Exit(3)
+
+
+def _tables(results: list[dict[str, Any]]) -> str:
+    console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
+    for result in results:
+        probs = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(), key=lambda kv: -kv[1]))
+        table = Table(title=f"{result['path']}: {result['label']} ({result['confidence']:.2f}); {probs}")
+        for column in ("start", "end", "emotion", "confidence"):
+            table.add_column(column, justify="right" if column != "emotion" else "left")
+        for seg in result["segments"]:
+            table.add_row(f"{seg['start']:.2f}", f"{seg['end']:.2f}", seg["label"], f"{seg['confidence']:.2f}")
+        console.print(table)
+    return console.export_text()
+
+
+@app.command(help="Train a profile's classifier on labelled corpora and save the model artifact.")
+def train(
+    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")],
+    profile: Annotated[str, typer.Option(help="Profile to train.")] = "fast",
+    labels: Annotated[str | None, typer.Option(help="Comma-separated label subset, e.g. angry,happy,sad.")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Artifact path (default: models dir).")] = None,
+    jobs: Annotated[int, typer.Option(help="Feature-extraction workers.")] = 1,
+    holdout: Annotated[float, typer.Option(help="Share of speakers held out for the report.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out speaker draw.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    import ser_core
+
+    try:
+        with _progress(progress) as bar:
+            result = ser_core.train(
+                dataset, profile=profile, labels=_split(labels), out=out_path, jobs=jobs, holdout=holdout,
+                seed=seed, progress=bar,
+            )
+    except SerError as exc:
+        raise _fail(exc) from None
+    heldout = result.report["heldout"]
+    if heldout:
+        err.print(f"held-out speakers: UAR {heldout['uar']:.3f}  WA {heldout['wa']:.3f}  "
+                  f"macro-F1 {heldout['macro_f1']:.3f} ({heldout['n_files']} files)")
+    err.print(f"model: {result.path}\nreport: {result.report_path}")
+
+
+@app.command(help="Speaker-independent evaluation (or scoring an existing model on another corpus).")
+def evaluate(
+    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")],
+    profile: Annotated[str, typer.Option(help="Profile to evaluate.")] = "fast",
+    cv: Annotated[str, typer.Option(help="Cross-validation: 'speaker' (the only honest choice).")] = "speaker",
+    folds: Annotated[int | None, typer.Option(help="Speaker-grouped K folds instead of leave-one-speaker-out.")] = None,
+    model: Annotated[str | None, typer.Option(help="Score this model ('default' = shipped) instead of CV.")] = None,
+    labels: Annotated[str | None, typer.Option(help="Comma-separated label subset.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    jobs: Annotated[int, typer.Option(help="Feature-extraction workers.")] = 1,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Terminal output.")] = Format.table,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    import ser_core
+
+    if cv != "speaker":
+        raise _fail(SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')"))
+    try:
+        with _progress(progress) as bar:
+            if model is not None:
+                result = ser_core.evaluate_model(model, dataset, jobs=jobs, report=report, progress=bar)
+            else:
+                result = ser_core.evaluate(
+                    dataset, profile=profile, folds=folds, labels=_split(labels), jobs=jobs, report=report,
+                    progress=bar,
+                )
+    except SerError as exc:
+        raise _fail(exc) from None
+    if format is Format.json:
+        _emit(json.dumps(result, indent=2, default=str), None)
+        return
+    out.print(_report_table(result))
+
+
+def _report_table(result: dict[str, Any]) -> Table:
+    title = f"UAR {result['uar']:.3f}   WA {result['wa']:.3f}   macro-F1 {result['macro_f1']:.3f}   ({result['n_files']} files"
+    title += f", {result['cv']})" if "cv" in result else ")"
+    labels = result["labels"]
+    table = Table(title=title)
+    table.add_column("true \\ predicted")
+    for label in labels:
+        table.add_column(label[:7], justify="right")
+    table.add_column("recall", justify="right")
+    table.add_column("F1", justify="right")
+    for label, row in zip(labels, result["confusion"], strict=True):
+        scores = result["per_class"][label]
+        table.add_row(label, *map(str, row), f"{scores['recall']:.3f}", f"{scores['f1']:.3f}")
+    return table
+
+
+@app.command(help="List installed plugins: name, version, hooks and the profiles they serve.")
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    from ser_core.plugins import plugin_infos, skipped_plugins
+    from ser_core.profiles import PROFILES
+
+    infos = plugin_infos()
+    skipped = [{"name": s.name, "reason": s.reason} for s in skipped_plugins()]
+    if as_json:
+        _emit(json.dumps({"plugins": infos, "skipped": skipped}, indent=2), None)
+        return
+    table = Table(title="plugins")
+    for column in ("name", "distribution", "version", "hooks", "profiles"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(info["name"], info["distribution"], info["version"], "\n".join(info["hooks"]),
+                      ", ".join(info["profiles"]))
+    out.print(table)
+    served = {p for info in infos for p in info["profiles"]}
+    for profile in PROFILES.values():
+        state = "installed" if profile.name in served else f"not installed (pip install {profile.distribution})"
+        out.print(f"profile {profile.name}: {state}", highlight=False)
+    for s in skipped:
+        out.print(f"[yellow]skipped plugin {s['name']}: {s['reason']}[/]", highlight=False)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def main() -> None:
+    app()

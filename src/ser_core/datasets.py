@@ -1,0 +1,331 @@
+"""Read emotional-speech corpora into labelled items, from their original file-name layouts or a CSV manifest.
+
+Every layout yields `Item`s with a canonical label (see `ser_core.labels`) and a speaker prefixed with
+the corpus name (``"emodb:03"``), so speakers of two corpora never collide.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ser_core.errors import DatasetError, SerError
+from ser_core.labels import CANONICAL, canonical, ordered
+
+#: File extensions read as audio (case-insensitive); everything else in a corpus folder is ignored.
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".webm"}
+)
+
+#: Per-corpus emotion code (as written in the original file names) -> canonical label.
+CORPUS_LABELS: dict[str, dict[str, str]] = {
+    "ravdess": {
+        "01": "neutral",
+        "02": "calm",
+        "03": "happy",
+        "04": "sad",
+        "05": "angry",
+        "06": "fearful",
+        "07": "disgust",
+        "08": "surprised",
+    },
+    "emodb": {
+        "W": "angry",
+        "L": "boredom",
+        "E": "disgust",
+        "A": "fearful",
+        "F": "happy",
+        "T": "sad",
+        "N": "neutral",
+    },
+    "emovo": {
+        "dis": "disgust",
+        "gio": "happy",
+        "neu": "neutral",
+        "pau": "fearful",
+        "rab": "angry",
+        "sor": "surprised",
+        "tri": "sad",
+    },
+    "crema-d": {
+        "ANG": "angry",
+        "DIS": "disgust",
+        "FEA": "fearful",
+        "HAP": "happy",
+        "NEU": "neutral",
+        "SAD": "sad",
+    },
+    "tess": {
+        "angry": "angry",
+        "disgust": "disgust",
+        "fear": "fearful",
+        "happy": "happy",
+        "neutral": "neutral",
+        "ps": "surprised",
+        "sad": "sad",
+    },
+}
+
+#: Layout names accepted by `detect` and as a ``layout:PATH`` prefix, in detection priority order.
+LAYOUTS: tuple[str, ...] = ("folders", "ravdess", "emodb", "emovo", "crema-d", "tess", "csv")
+
+_LAYOUT_ALIASES = {"folder": "folders", "crema": "crema-d", "cremad": "crema-d", "emo-db": "emodb"}
+
+#: Share of a folder's audio files that must match one layout for `detect` to pick it.
+MAJORITY = 0.8
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled recording."""
+
+    path: Path
+    label: str
+    speaker: str | None
+    corpus: str
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """What a file name says; `label` None means it matched the layout but is excluded (e.g. RAVDESS song)."""
+
+    label: str | None
+    speaker: str | None
+
+
+_RAVDESS = re.compile(r"(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)")
+_EMODB = re.compile(r"(\d\d)([a-z]\d\d)([A-Z])([a-z]{0,2})")
+_EMOVO = re.compile(r"([a-z]{3})-([fm]\d+)-([a-z]+\d*)", re.IGNORECASE)
+_CREMA = re.compile(r"(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})")
+_TESS = re.compile(r"([OY]AF)_(.+)_([A-Za-z]+)", re.IGNORECASE)
+
+
+def _code(corpus: str, code: str) -> str | None:
+    return CORPUS_LABELS[corpus].get(code)
+
+
+def _ravdess(path: Path, root: Path) -> _Parsed | None:
+    m = _RAVDESS.fullmatch(path.stem)
+    if not m or (label := _code("ravdess", m[3])) is None:
+        return None
+    speech = m[2] == "01" and m[1] in ("01", "03")
+    return _Parsed(label if speech else None, f"ravdess:{m[7]}")
+
+
+def _emodb(path: Path, root: Path) -> _Parsed | None:
+    m = _EMODB.fullmatch(path.stem)
+    if not m or (label := _code("emodb", m[3])) is None:
+        return None
+    return _Parsed(label, f"emodb:{m[1]}")
+
+
+def _emovo(path: Path, root: Path) -> _Parsed | None:
+    m = _EMOVO.fullmatch(path.stem)
+    if not m or (label := _code("emovo", m[1].lower())) is None:
+        return None
+    return _Parsed(label, f"emovo:{m[2].lower()}")
+
+
+def _crema(path: Path, root: Path) -> _Parsed | None:
+    m = _CREMA.fullmatch(path.stem)
+    if not m or (label := _code("crema-d", m[3])) is None:
+        return None
+    return _Parsed(label, f"crema-d:{m[1]}")
+
+
+def _tess(path: Path, root: Path) -> _Parsed | None:
+    m = _TESS.fullmatch(path.stem)
+    if not m or (label := _code("tess", m[3].lower())) is None:
+        return None
+    return _Parsed(label, f"tess:{m[1].upper()}")
+
+
+def _folders(path: Path, root: Path) -> _Parsed | None:
+    parts = path.relative_to(root).parts
+    if len(parts) < 2:
+        return None
+    try:
+        return _Parsed(canonical(parts[0]), None)
+    except SerError:
+        return None
+
+
+_PARSERS: dict[str, Callable[[Path, Path], _Parsed | None]] = {
+    "folders": _folders,
+    "ravdess": _ravdess,
+    "emodb": _emodb,
+    "emovo": _emovo,
+    "crema-d": _crema,
+    "tess": _tess,
+}
+
+
+def _audio_files(root: Path) -> list[Path]:
+    """Audio files under `root`, recursively (following links, once each), hidden files skipped, sorted.
+
+    Raises DatasetError when there are none.
+    """
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [
+            Path(folder, n)
+            for n in names
+            if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_EXTENSIONS
+        ]
+    if not found:
+        raise DatasetError(
+            f"{root}: no audio files found (extensions: {', '.join(sorted(AUDIO_EXTENSIONS))})"
+        )
+    return sorted(found)
+
+
+def _split_spec(spec: str | os.PathLike[str]) -> tuple[str | None, Path]:
+    """Split ``layout:PATH`` into (layout, path); a plain path gives (None, path)."""
+    if not isinstance(spec, str):
+        return None, Path(spec)
+    m = re.fullmatch(r"([A-Za-z][\w-]+):(.+)", spec)
+    if not m or Path(spec).exists():
+        return None, Path(spec).expanduser()
+    name = _LAYOUT_ALIASES.get(m[1].lower(), m[1].lower())
+    if name not in LAYOUTS:
+        raise DatasetError(f"{spec}: unknown dataset layout {m[1]!r}; supported: {', '.join(LAYOUTS)}")
+    return name, Path(m[2]).expanduser()
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or directory")
+
+
+def _detect_dir(root: Path, files: list[Path]) -> str:
+    counts = {name: sum(parse(f, root) is not None for f in files) for name, parse in _PARSERS.items()}
+    best = max(_PARSERS, key=lambda name: counts[name])  # ties go to the earlier layout in LAYOUTS
+    if counts[best] >= MAJORITY * len(files):
+        return best
+    raise DatasetError(
+        f"{root}: cannot tell the dataset layout ({len(files)} audio files, at most {counts[best]} match one "
+        f"layout); supported: {', '.join(LAYOUTS)}; name one explicitly as LAYOUT:PATH"
+    )
+
+
+def detect(path: str | os.PathLike[str]) -> str:
+    """Name of the layout of `path` (one of `LAYOUTS`), from a ``layout:`` prefix or its file names."""
+    layout, root = _split_spec(path)
+    _check_exists(root)
+    if layout is not None:
+        return layout
+    if root.is_file():
+        if root.suffix.lower() == ".csv":
+            return "csv"
+        raise DatasetError(f"{root}: not a corpus folder or .csv manifest; supported: {', '.join(LAYOUTS)}")
+    files = _audio_files(root)
+    return _detect_dir(root, files)
+
+
+def _read_csv(manifest: Path) -> list[Item]:
+    """Items from a CSV manifest with columns path, label and optional speaker, corpus."""
+    if not manifest.is_file():
+        raise DatasetError(f"{manifest}: CSV manifest is not a file")
+    items: list[Item] = []
+    try:
+        with manifest.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [(h or "").strip().lower() for h in reader.fieldnames or []]
+            if not {"path", "label"} <= set(header):
+                raise DatasetError(
+                    f"{manifest}: CSV header must contain path,label (found: {','.join(header)})"
+                )
+            reader.fieldnames = header
+            for row in reader:
+                where = f"{manifest}:{reader.line_num}"
+                cells = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+                if not any(cells.values()):
+                    continue
+                if not cells.get("path") or not cells.get("label"):
+                    raise DatasetError(f"{where}: row needs both path and label")
+                audio = Path(cells["path"]).expanduser()
+                if not audio.is_absolute():
+                    audio = (manifest.parent / audio).resolve()
+                if not audio.is_file():
+                    raise DatasetError(f"{where}: audio file {audio} not found")
+                try:
+                    label = canonical(cells["label"])
+                except SerError as err:
+                    raise DatasetError(f"{where}: {err}") from None
+                corpus = cells.get("corpus") or manifest.stem
+                speaker = f"{corpus}:{cells['speaker']}" if cells.get("speaker") else None
+                items.append(Item(audio, label, speaker, corpus))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DatasetError(f"{manifest}: cannot read CSV manifest ({err})") from None
+    return items
+
+
+def _read_dir(root: Path, layout: str, files: list[Path]) -> list[Item]:
+    """Items of the files matching `layout`; files that match no layout rule are skipped."""
+    parse = _PARSERS[layout]
+    corpus = (root.resolve().name or "folders") if layout == "folders" else layout
+    items = []
+    for f in files:
+        parsed = parse(f, root)
+        if parsed is not None and parsed.label is not None:
+            items.append(Item(f, parsed.label, parsed.speaker, corpus))
+    return items
+
+
+def load_dataset(spec: str | os.PathLike[str], labels: Sequence[str] | None = None) -> list[Item]:
+    """Read a corpus folder, ``layout:PATH`` or CSV manifest into items sorted by path.
+
+    `labels` keeps only those canonical labels (aliases accepted); None or empty keeps all.
+    """
+    layout, root = _split_spec(spec)
+    _check_exists(root)
+    wanted: list[str] | None = None
+    if labels:
+        try:
+            wanted = ordered(labels)
+        except SerError as err:
+            raise DatasetError(f"{root}: {err}") from None
+    if layout == "csv" or (layout is None and root.is_file()):
+        if layout is None:
+            detect(root)  # raises unless it is a .csv file
+        items = _read_csv(root)
+    else:
+        if root.is_file():
+            raise DatasetError(f"{root}: layout {layout!r} needs a folder, not a file")
+        files = _audio_files(root)
+        items = _read_dir(root, layout or _detect_dir(root, files), files)
+    if not items:
+        raise DatasetError(f"{root}: no labelled items found")
+    if wanted is not None:
+        found = ordered({i.label for i in items})
+        items = [i for i in items if i.label in wanted]
+        if not items:
+            raise DatasetError(
+                f"{root}: no items with labels {', '.join(wanted)} (found: {', '.join(found)})"
+            )
+    return sorted(items, key=lambda i: i.path)
+
+
+def summary(items: Sequence[Item]) -> dict[str, Any]:
+    """Counts per label (ontology order), per speaker and per corpus, and the number of files."""
+    by_label = Counter(i.label for i in items)
+    by_speaker = Counter(i.speaker for i in items if i.speaker is not None)
+    return {
+        "n_files": len(items),
+        "labels": {label: by_label[label] for label in CANONICAL if by_label[label]},
+        "speakers": dict(sorted(by_speaker.items())),
+        "corpora": dict(sorted(Counter(i.corpus for i in items).items())),
+    }

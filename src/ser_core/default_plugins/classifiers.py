@@ -1,0 +1,9 @@
+"""Built-in classifier kinds."""
+
+from ser_core.classifier import LogisticClassifier
+from ser_core.hookspecs import hookimpl
+
+
+@hookimpl
+def ser_register_classifiers(register):
+    register(LogisticClassifier.kind, LogisticClassifier)

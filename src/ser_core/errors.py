@@ -1,0 +1,46 @@
+"""The library's error types: each carries a one-line message naming the file and the cause."""
+
+from __future__ import annotations
+
+import os
+
+
+class SerError(Exception):
+    """Base class for every error ser_core raises on purpose (the CLI prints it as one line)."""
+
+    exit_code = 1
+
+
+class AudioError(SerError):
+    """An input file cannot be decoded into usable audio."""
+
+    exit_code = 3
+
+    def __init__(self, path: str | os.PathLike[str], cause: str) -> None:
+        self.path = os.fspath(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class ArtifactError(SerError):
+    """A model artifact is missing, tampered with, or does not match what it is used with."""
+
+    exit_code = 4
+
+
+class ProfileError(SerError):
+    """Unknown profile, or its backend is not installed."""
+
+    exit_code = 5
+
+
+class DatasetError(SerError):
+    """A dataset path cannot be read as any supported corpus layout."""
+
+    exit_code = 6
+
+
+class OutputError(SerError):
+    """An output path cannot be written."""
+
+    exit_code = 7

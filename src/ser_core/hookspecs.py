@@ -1,0 +1,49 @@
+"""The hooks a plugin can implement.
+
+Backends, classifiers and transcribers use *register-style* hooks: every plugin is asked to
+register what it provides, so the core can list all of them (`ser plugins`, profile checks)
+and pick one by id. The timeline is a *firstresult* hook: exactly one implementation turns
+window probabilities into segments; a plugin overrides the built-in one by returning a result
+first (`tryfirst=True`), and the built-in one runs last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("ser_core")
+hookimpl = pluggy.HookimplMarker("ser_core")
+
+
+@hookspec
+def ser_register_backends(register: Callable[..., None]) -> None:
+    """Register embedding backends: `register(backend_id, factory, model_id=...)`.
+
+    `factory(settings)` returns an object implementing `ser_core.backend.EmbeddingBackend`.
+    """
+
+
+@hookspec
+def ser_register_classifiers(register: Callable[..., None]) -> None:
+    """Register classifier kinds: `register(kind, cls)`, `cls` implementing `ser_core.classifier.Classifier`."""
+
+
+@hookspec
+def ser_register_transcribers(register: Callable[..., None]) -> None:
+    """Register transcribers: `register(name, factory)`; `factory(settings)` returns a transcriber."""
+
+
+@hookspec
+def ser_default_models(register: Callable[..., None]) -> None:
+    """Register model artifacts shipped with a plugin: `register(profile, path)`."""
+
+
+@hookspec(firstresult=True)
+def ser_build_segments(
+    times: Any, probabilities: Any, labels: list[str], settings: Any
+) -> list[Any] | None:
+    """Turn per-window probabilities (`times` (n, 2) start/end seconds, `probabilities` (n, k))
+    into a list of `ser_core.results.Segment`, or return None to let another plugin answer."""

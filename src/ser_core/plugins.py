@@ -1,0 +1,157 @@
+"""One plugin manager: the built-in plugins plus every entry point in the `ser_core` group.
+
+- `SER_PLUGINS=a,b` loads only those entry-point plugins (empty: none); built-ins always load.
+- A plugin whose import fails (say, an optional dependency is missing) is skipped with a warning.
+- `SER_TRACE_HOOKS=1` prints every hook call and its result to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import pluggy
+
+from ser_core import hookspecs
+
+ENTRY_POINT_GROUP = "ser_core"
+DEFAULT_PLUGINS = ("ser_core.default_plugins.classifiers", "ser_core.default_plugins.timeline")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SkippedPlugin:
+    name: str
+    reason: str
+
+
+def _wanted() -> set[str] | None:
+    value = os.environ.get("SER_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+@dataclass
+class _State:
+    pm: pluggy.PluginManager
+    skipped: list[SkippedPlugin]
+    distributions: dict[str, tuple[str, str]]  # plugin name -> (distribution, version)
+
+
+def _make_manager() -> _State:
+    pm = pluggy.PluginManager("ser_core")
+    pm.add_hookspecs(hookspecs)
+    skipped: list[SkippedPlugin] = []
+    distributions: dict[str, tuple[str, str]] = {}
+    for module_name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+    wanted = _wanted()
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if wanted is not None and entry_point.name not in wanted:
+            continue
+        if pm.has_plugin(entry_point.name):
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:  # a broken plugin must not take the core down
+            reason = f"{type(exc).__name__}: {exc}"
+            dist = entry_point.dist.name if entry_point.dist else entry_point.value
+            log.warning("skipping plugin %r (%s): %s", entry_point.name, dist, reason)
+            skipped.append(SkippedPlugin(entry_point.name, reason))
+            continue
+        pm.register(plugin, name=entry_point.name)
+        if entry_point.dist is not None:
+            distributions[entry_point.name] = (entry_point.dist.name, entry_point.dist.version)
+    if os.environ.get("SER_TRACE_HOOKS", "").lower() in {"1", "true", "yes"}:
+        pm.trace.root.setwriter(lambda message: sys.stderr.write(message))
+        pm.enable_tracing()
+    return _State(pm, skipped, distributions)
+
+
+@lru_cache(maxsize=1)
+def _state() -> _State:
+    return _make_manager()
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager (`reset()` rebuilds it, e.g. after changing `SER_PLUGINS`)."""
+    return _state().pm
+
+
+def skipped_plugins() -> list[SkippedPlugin]:
+    return list(_state().skipped)
+
+
+def reset() -> None:
+    _state.cache_clear()
+    registry.cache_clear()
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One thing a plugin registered: its id, the object, the plugin, and extra keyword info."""
+
+    key: str
+    value: Any
+    plugin: str
+    info: dict[str, Any]
+
+
+@lru_cache(maxsize=8)
+def registry(hook_name: str) -> dict[str, Registered]:
+    """What plugins registered through a register-style hook, by id (first registration wins).
+
+    Each implementation is called on its own so every registration knows its plugin; calls are
+    traced like ordinary hook calls when `SER_TRACE_HOOKS` is set.
+    """
+    pm = get_plugin_manager()
+    found: dict[str, Registered] = {}
+    # pluggy lists implementations last-registered first; reversed, built-ins register first.
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+
+        def register(key: str, value: Any, _plugin: str = impl.plugin_name, **info: Any) -> None:
+            found.setdefault(key, Registered(key, value, _plugin, info))
+
+        pm.trace.root.get("hook")(f"{hook_name} [{impl.plugin_name}]")
+        impl.function(*([register] if impl.argnames else []))
+    return found
+
+
+def plugin_infos() -> list[dict[str, Any]]:
+    """Name, version, hooks and profiles of every loaded plugin, for `ser plugins`."""
+    from ser_core.profiles import PROFILES
+
+    state = _state()
+    pm = state.pm
+    backends = registry("ser_register_backends")
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        if plugin is None:
+            continue
+        dist, version = state.distributions.get(name, ("ser-core (built-in)", _core_version()))
+        own_backends = {key for key, reg in backends.items() if reg.plugin == name}
+        rows.append(
+            {
+                "name": name,
+                "distribution": dist,
+                "version": version,
+                "hooks": sorted(hook.name for hook in pm.get_hookcallers(plugin) or []),
+                "backends": sorted(own_backends),
+                "profiles": [p.name for p in PROFILES.values() if p.backend_id in own_backends],
+            }
+        )
+    return rows
+
+
+def _core_version() -> str:
+    from ser_core import __version__
+
+    return __version__
