@@ -160,7 +160,10 @@ def main() -> None:
         _, y, groups = load_corpus(corpus)
         x = extract(args.module, corpus)
         data[corpus] = (x, y, groups)
-        print(f"{corpus}: {x.shape[0]} files, {x.shape[1]} dims ({time.perf_counter() - start:.1f}s)", flush=True)
+        print(
+            f"{corpus}: {x.shape[0]} files, {x.shape[1]} dims ({time.perf_counter() - start:.1f}s)",
+            flush=True,
+        )
     for c in args.c:
         row = []
         for corpus, (x, y, groups) in data.items():

@@ -235,7 +235,7 @@ def test_csv_errors(tmp_path: Path) -> None:
 def test_unknown_layout(tmp_path: Path) -> None:
     root = _tree(tmp_path / "misc", ["hello", "world", "03a01Fa", "dis-f1-b1"])
     with pytest.raises(
-        DatasetError, match="cannot tell the dataset layout.*supported: folders, ravdess, emodb"
+        DatasetError, match=r"cannot tell the dataset layout.*supported: folders, ravdess, emodb"
     ):
         detect(root)
     with pytest.raises(DatasetError, match="cannot tell the dataset layout"):

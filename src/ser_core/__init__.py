@@ -9,7 +9,7 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
-from ser_core.api import analyze, evaluate, evaluate_model, train  # noqa: E402
-from ser_core.errors import SerError  # noqa: E402
+from ser_core.api import analyze, evaluate, evaluate_model, train
+from ser_core.errors import SerError
 
 __all__ = ["SerError", "__version__", "analyze", "evaluate", "evaluate_model", "train"]

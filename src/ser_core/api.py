@@ -43,7 +43,9 @@ def model_path_for(profile: str, model: str | os.PathLike[str] | None = None) ->
         return trained
     shipped = registry("ser_default_models").get(profile)
     if shipped is None:
-        raise ArtifactError(f"no model for profile {profile!r}: train one with `ser train --profile {profile}`")
+        raise ArtifactError(
+            f"no model for profile {profile!r}: train one with `ser train --profile {profile}`"
+        )
     return Path(shipped.value)
 
 
@@ -212,7 +214,9 @@ def cross_validate(
         predicted[test] = [model.labels[i] for i in probs.argmax(axis=1)]
         truth = [lab for lab, t in zip(labels_all, test, strict=True) if t]
         fold = classification_report(truth, list(predicted[test]), label_set)
-        fold_reports.append({"test_speakers": group, "n_files": int(test.sum()), "uar": fold["uar"], "wa": fold["wa"]})
+        fold_reports.append(
+            {"test_speakers": group, "n_files": int(test.sum()), "uar": fold["uar"], "wa": fold["wa"]}
+        )
         if tick:
             tick(1)
     report = classification_report(labels_all, list(predicted), label_set)

@@ -89,7 +89,9 @@ class Model:
         ]
         for what, expected, actual in checks:
             if expected != actual:
-                raise ArtifactError(f"{where}: {what} mismatch: model has {expected!r}, backend has {actual!r}")
+                raise ArtifactError(
+                    f"{where}: {what} mismatch: model has {expected!r}, backend has {actual!r}"
+                )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the artifact atomically; returns its path."""
@@ -138,9 +140,13 @@ def load_model(path: str | os.PathLike[str]) -> Model:
     try:
         classifier = kinds[meta.classifier].from_state(meta.classifier_params, contents)
     except (KeyError, ValueError, TypeError) as exc:
-        raise ArtifactError(f"{target}: classifier state is incomplete ({type(exc).__name__}: {exc})") from None
+        raise ArtifactError(
+            f"{target}: classifier state is incomplete ({type(exc).__name__}: {exc})"
+        ) from None
     except ArtifactError as exc:
         raise ArtifactError(f"{target}: {exc}") from None
     if classifier.labels != meta.labels:
-        raise ArtifactError(f"{target}: classifier labels {classifier.labels} differ from metadata {meta.labels}")
+        raise ArtifactError(
+            f"{target}: classifier labels {classifier.labels} differ from metadata {meta.labels}"
+        )
     return Model(meta, classifier, target)

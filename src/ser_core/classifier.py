@@ -80,7 +80,11 @@ class LogisticClassifier(Classifier):
         model.mean, model.scale = arrays["mean"], arrays["scale"]
         model.coef, model.intercept = arrays["coef"], arrays["intercept"]
         n_labels, dim = model.coef.shape
-        if n_labels != len(model.labels) or model.mean.shape != (dim,) or model.intercept.shape != (n_labels,):
+        if (
+            n_labels != len(model.labels)
+            or model.mean.shape != (dim,)
+            or model.intercept.shape != (n_labels,)
+        ):
             raise ArtifactError("classifier arrays do not match their labels and feature dimension")
         return model
 

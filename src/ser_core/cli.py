@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +24,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     table = "table"
 
@@ -63,7 +63,9 @@ def _main(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     if version:
         out.print(f"ser_core {__version__}")
         raise typer.Exit()
@@ -85,11 +87,15 @@ Examples:
 
 @app.command(help=ANALYZE_HELP)
 def analyze(
-    files: Annotated[list[Path], typer.Argument(help="Audio files (wav, flac, ogg; mp3, m4a, video with ffmpeg).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Audio files (wav, flac, ogg; mp3, m4a, video with ffmpeg).")
+    ],
     profile: Annotated[str | None, typer.Option(help="fast, medium, accurate or accurate-research.")] = None,
     model: Annotated[str | None, typer.Option(help="Model artifact; default: the profile's model.")] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.json,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     import ser_core
 
@@ -118,22 +124,32 @@ def analyze(
 def _tables(results: list[dict[str, Any]]) -> str:
     console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
     for result in results:
-        probs = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(), key=lambda kv: -kv[1]))
+        probs = ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
+        )
         table = Table(title=f"{result['path']}: {result['label']} ({result['confidence']:.2f}); {probs}")
         for column in ("start", "end", "emotion", "confidence"):
             table.add_column(column, justify="right" if column != "emotion" else "left")
         for seg in result["segments"]:
-            table.add_row(f"{seg['start']:.2f}", f"{seg['end']:.2f}", seg["label"], f"{seg['confidence']:.2f}")
+            table.add_row(
+                f"{seg['start']:.2f}", f"{seg['end']:.2f}", seg["label"], f"{seg['confidence']:.2f}"
+            )
         console.print(table)
     return console.export_text()
 
 
 @app.command(help="Train a profile's classifier on labelled corpora and save the model artifact.")
 def train(
-    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")],
+    dataset: Annotated[
+        list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")
+    ],
     profile: Annotated[str, typer.Option(help="Profile to train.")] = "fast",
-    labels: Annotated[str | None, typer.Option(help="Comma-separated label subset, e.g. angry,happy,sad.")] = None,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Artifact path (default: models dir).")] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated label subset, e.g. angry,happy,sad.")
+    ] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Artifact path (default: models dir).")
+    ] = None,
     jobs: Annotated[int, typer.Option(help="Feature-extraction workers.")] = 1,
     holdout: Annotated[float, typer.Option(help="Share of speakers held out for the report.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the held-out speaker draw.")] = 0,
@@ -144,25 +160,41 @@ def train(
     try:
         with _progress(progress) as bar:
             result = ser_core.train(
-                dataset, profile=profile, labels=_split(labels), out=out_path, jobs=jobs, holdout=holdout,
-                seed=seed, progress=bar,
+                dataset,
+                profile=profile,
+                labels=_split(labels),
+                out=out_path,
+                jobs=jobs,
+                holdout=holdout,
+                seed=seed,
+                progress=bar,
             )
     except SerError as exc:
         raise _fail(exc) from None
     heldout = result.report["heldout"]
     if heldout:
-        err.print(f"held-out speakers: UAR {heldout['uar']:.3f}  WA {heldout['wa']:.3f}  "
-                  f"macro-F1 {heldout['macro_f1']:.3f} ({heldout['n_files']} files)")
+        err.print(
+            f"held-out speakers: UAR {heldout['uar']:.3f}  WA {heldout['wa']:.3f}  "
+            f"macro-F1 {heldout['macro_f1']:.3f} ({heldout['n_files']} files)"
+        )
     err.print(f"model: {result.path}\nreport: {result.report_path}")
 
 
 @app.command(help="Speaker-independent evaluation (or scoring an existing model on another corpus).")
 def evaluate(
-    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")],
+    dataset: Annotated[
+        list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")
+    ],
     profile: Annotated[str, typer.Option(help="Profile to evaluate.")] = "fast",
-    cv: Annotated[str, typer.Option(help="Cross-validation: 'speaker' (the only honest choice).")] = "speaker",
-    folds: Annotated[int | None, typer.Option(help="Speaker-grouped K folds instead of leave-one-speaker-out.")] = None,
-    model: Annotated[str | None, typer.Option(help="Score this model ('default' = shipped) instead of CV.")] = None,
+    cv: Annotated[
+        str, typer.Option(help="Cross-validation: 'speaker' (the only honest choice).")
+    ] = "speaker",
+    folds: Annotated[
+        int | None, typer.Option(help="Speaker-grouped K folds instead of leave-one-speaker-out.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Score this model ('default' = shipped) instead of CV.")
+    ] = None,
     labels: Annotated[str | None, typer.Option(help="Comma-separated label subset.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     jobs: Annotated[int, typer.Option(help="Feature-extraction workers.")] = 1,
@@ -172,14 +204,21 @@ def evaluate(
     import ser_core
 
     if cv != "speaker":
-        raise _fail(SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')"))
+        raise _fail(
+            SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')")
+        )
     try:
         with _progress(progress) as bar:
             if model is not None:
                 result = ser_core.evaluate_model(model, dataset, jobs=jobs, report=report, progress=bar)
             else:
                 result = ser_core.evaluate(
-                    dataset, profile=profile, folds=folds, labels=_split(labels), jobs=jobs, report=report,
+                    dataset,
+                    profile=profile,
+                    folds=folds,
+                    labels=_split(labels),
+                    jobs=jobs,
+                    report=report,
                     progress=bar,
                 )
     except SerError as exc:
@@ -222,12 +261,19 @@ def plugins(
     for column in ("name", "distribution", "version", "hooks", "profiles"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info["name"], info["distribution"], info["version"], "\n".join(info["hooks"]),
-                      ", ".join(info["profiles"]))
+        table.add_row(
+            info["name"],
+            info["distribution"],
+            info["version"],
+            "\n".join(info["hooks"]),
+            ", ".join(info["profiles"]),
+        )
     out.print(table)
     served = {p for info in infos for p in info["profiles"]}
     for profile in PROFILES.values():
-        state = "installed" if profile.name in served else f"not installed (pip install {profile.distribution})"
+        state = (
+            "installed" if profile.name in served else f"not installed (pip install {profile.distribution})"
+        )
         out.print(f"profile {profile.name}: {state}", highlight=False)
     for s in skipped:
         out.print(f"[yellow]skipped plugin {s['name']}: {s['reason']}[/]", highlight=False)

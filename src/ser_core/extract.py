@@ -38,7 +38,12 @@ class Extracted:
 
 
 def backend_fingerprint(backend: EmbeddingBackend) -> str:
-    spec = {"backend": backend.backend_id, "model": backend.model_id, "config": backend.config(), "dim": backend.dim}
+    spec = {
+        "backend": backend.backend_id,
+        "model": backend.model_id,
+        "config": backend.config(),
+        "dim": backend.dim,
+    }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -109,7 +114,9 @@ def extract(
     hits = 0
     tasks = [(i, str(p), cache_dir) for i, p in enumerate(paths)]
     if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(backend.backend_id,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, initializer=_init_worker, initargs=(backend.backend_id,)
+        ) as pool:
             results = pool.map(_work, tasks, chunksize=8)
             hits = _gather(results, vectors, ok, failures, progress)
     else:

@@ -42,8 +42,6 @@ def ser_default_models(register: Callable[..., None]) -> None:
 
 
 @hookspec(firstresult=True)
-def ser_build_segments(
-    times: Any, probabilities: Any, labels: list[str], settings: Any
-) -> list[Any] | None:
+def ser_build_segments(times: Any, probabilities: Any, labels: list[str], settings: Any) -> list[Any] | None:
     """Turn per-window probabilities (`times` (n, 2) start/end seconds, `probabilities` (n, k))
     into a list of `ser_core.results.Segment`, or return None to let another plugin answer."""

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 
-def classification_report(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+def classification_report(
+    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
     """Scores over `labels` (rows of `confusion` are true labels, columns predictions)."""
     index = {label: i for i, label in enumerate(labels)}
     confusion = np.zeros((len(labels), len(labels)), dtype=int)

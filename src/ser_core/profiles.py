@@ -19,7 +19,9 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile("fast", "handcrafted", "ser-backend-handcrafted", "handcrafted acoustic features + linear model"),
+        Profile(
+            "fast", "handcrafted", "ser-backend-handcrafted", "handcrafted acoustic features + linear model"
+        ),
         Profile("medium", "hf_xlsr", "ser-backend-hf", "wav2vec2-family embeddings (XLS-R, HuBERT, WavLM)"),
         Profile("accurate", "hf_whisper", "ser-backend-hf", "Whisper encoder embeddings"),
         Profile(

@@ -26,7 +26,9 @@ def _smooth(probabilities: np.ndarray, width: int) -> np.ndarray:
         return probabilities
     kernel = np.ones(width)
     padded = np.pad(probabilities, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
-    smoothed = np.stack([np.convolve(padded[:, k], kernel, "valid") for k in range(probabilities.shape[1])], 1)
+    smoothed = np.stack(
+        [np.convolve(padded[:, k], kernel, "valid") for k in range(probabilities.shape[1])], 1
+    )
     return smoothed / width
 
 

@@ -1,0 +1,45 @@
+"""Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`.
+
+`quality`, `benchmark` and `train_default` read `../shared/corpora` (or `SER_CORPORA`).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+PACKAGES = ("-e", ".[test]", "-e", "plugins/ser_backend_handcrafted")
+
+
+@nox.session(python=["3.11", "3.12", "3.13"])
+def tests(session: nox.Session) -> None:
+    """The default test run (no corpora needed)."""
+    session.install(*PACKAGES)
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python="3.11")
+def train_default(session: nox.Session) -> None:
+    """Re-train the shipped fast model from ../shared/corpora and refresh its model card numbers."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/train_default.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def quality(session: nox.Session) -> None:
+    """Speaker-independent accuracy of the fast profile on Emo-DB, EMOVO and RAVDESS 01-18."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/quality.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def benchmark(session: nox.Session) -> None:
+    """Feature-extraction real-time factor of the fast profile (one worker)."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/benchmark_features.py", *session.posargs)

@@ -1,0 +1,3 @@
+from ser_core.cli import main
+
+main()

@@ -1,0 +1,129 @@
+"""The `ser` CLI, through typer's CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+from typer.testing import CliRunner
+
+from ser_core.cli import app
+
+from .conftest import SR
+
+runner = CliRunner()
+
+
+def test_analyze_json_to_file(trained_model, long_recording, tmp_path):
+    out = tmp_path / "out" / "result.json"
+    result = runner.invoke(
+        app, ["analyze", str(long_recording[0]), "--model", str(trained_model), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [s["label"] for s in data["segments"]] == ["angry", "sad"]
+
+
+def test_analyze_table(trained_model, long_recording):
+    result = runner.invoke(
+        app, ["analyze", str(long_recording[0]), "--model", str(trained_model), "-f", "table"]
+    )
+    assert result.exit_code == 0
+    assert "angry" in result.stdout and "sad" in result.stdout and "confidence" in result.stdout
+
+
+def test_batch_continues_past_bad_file(trained_model, long_recording, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(os.urandom(300))
+    out = tmp_path / "batch.json"
+    args = ["analyze", str(bad), str(long_recording[0]), "--model", str(trained_model), "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3
+    data = json.loads(out.read_text())
+    assert len(data["results"]) == 1 and data["failures"][0]["path"] == str(bad)
+
+
+def test_bad_input_one_line_error_and_nothing_written(trained_model, tmp_path):
+    out = tmp_path / "result.json"
+    out.write_text("previous")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    for path in (tmp_path / "missing.wav", silent):
+        result = runner.invoke(app, ["analyze", str(path), "--model", str(trained_model), "-o", str(out)])
+        assert result.exit_code == 3
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(path) in lines[0]
+    assert out.read_text() == "previous"
+
+
+def test_unwritable_output(trained_model, long_recording, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = runner.invoke(
+        app,
+        ["analyze", str(long_recording[0]), "--model", str(trained_model), "-o", str(blocker / "out.json")],
+    )
+    assert result.exit_code == 7 and "cannot write" in result.stderr
+
+
+def test_train_and_evaluate_commands(corpus, tmp_path):
+    model = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", "-d", str(corpus), "--out", str(model), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert model.is_file() and (tmp_path / "m.report.json").is_file()
+    report = tmp_path / "eval.json"
+    result = runner.invoke(app, ["evaluate", "-d", str(corpus), "--report", str(report), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "UAR" in result.stdout and json.loads(report.read_text())["cv"] == "leave-one-speaker-out"
+    result = runner.invoke(
+        app, ["evaluate", "-d", str(corpus), "--model", str(model), "--no-progress", "-f", "json"]
+    )
+    assert result.exit_code == 0 and json.loads(result.stdout)["shared_labels"] == ["angry", "sad"]
+
+
+def test_evaluate_refuses_random_split(corpus):
+    result = runner.invoke(app, ["evaluate", "-d", str(corpus), "--cv", "random"])
+    assert result.exit_code != 0 and "speaker" in result.stderr
+
+
+def test_plugins_command():
+    result = runner.invoke(app, ["plugins", "--json"])
+    data = json.loads(result.stdout)
+    handcrafted = next(p for p in data["plugins"] if p["name"] == "handcrafted")
+    assert handcrafted["profiles"] == ["fast"] and "ser_register_backends" in handcrafted["hooks"]
+    text = runner.invoke(app, ["plugins"]).stdout
+    assert "pip install ser-backend-hf" in text
+
+
+def test_help_shows_examples():
+    result = runner.invoke(app, ["analyze", "--help"])
+    assert "Examples" in result.stdout and "ser analyze talk.wav" in result.stdout
+
+
+def test_subprocess_missing_profile_backend(tmp_path):
+    wav = tmp_path / "x.wav"
+    sf.write(wav, np.zeros(SR, np.float32), SR)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ser_core", "analyze", str(wav), "--profile", "medium"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 5
+    assert (
+        proc.stderr.strip() == "error: profile 'medium' needs the 'hf_xlsr' backend, which is not installed: "
+        "pip install ser-backend-hf"
+    )
+
+
+def test_subprocess_analyze(trained_model, long_recording):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ser_core", "analyze", str(long_recording[0]), "--model", str(trained_model)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["label"] in {"angry", "sad"}
