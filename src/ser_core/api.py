@@ -246,10 +246,20 @@ def evaluate(
     backend = get_backend(profile)
     data = load_features(datasets, backend, labels, jobs=jobs, progress=progress)
     result = cross_validate(data, folds, classifier, classifier_params, progress)
+    extra = {"profile": profile, "backend_id": backend.backend_id, "backend_model_id": backend.model_id}
+    return _finish_report(result, datasets, data, report, **extra)
+
+
+def _finish_report(
+    result: dict[str, Any],
+    datasets: Sequence[str | os.PathLike[str]],
+    data: Features,
+    report: str | os.PathLike[str] | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Add what was evaluated on to a metrics dict, and write it as JSON when asked."""
     result.update(
-        profile=profile,
-        backend_id=backend.backend_id,
-        backend_model_id=backend.model_id,
+        extra,
         datasets=[str(d) for d in datasets],
         data=summary(data.items),
         failures=data.failures,
@@ -292,19 +302,8 @@ def evaluate_model(
     probs = fitted.predict_proba(data.vectors)[:, columns]
     predicted = [shared[i] for i in probs.argmax(axis=1)]
     result = classification_report(data.labels, predicted, shared)
-    result.update(
-        model=str(path),
-        model_labels=fitted.labels,
-        shared_labels=shared,
-        profile=fitted.meta.profile,
-        datasets=[str(d) for d in datasets],
-        data=summary(data.items),
-        failures=data.failures,
-        ser_core_version=__version__,
-    )
-    if report is not None:
-        write_json(report, result)
-    return result
+    extra = {"model": str(path), "model_labels": fitted.labels, "shared_labels": shared}
+    return _finish_report(result, datasets, data, report, profile=fitted.meta.profile, **extra)
 
 
 # --- training -----------------------------------------------------------------------------------

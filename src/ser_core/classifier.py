@@ -43,7 +43,7 @@ class LogisticClassifier(Classifier):
 
     kind = "logistic"
 
-    def __init__(self, c: float = 0.05, max_iter: int = 5000) -> None:
+    def __init__(self, c: float = 0.01, max_iter: int = 5000) -> None:
         self.c = c
         self.max_iter = max_iter
         self.labels = []

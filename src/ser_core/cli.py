@@ -58,6 +58,13 @@ def _emit(text: str, output: Path | None) -> None:
     atomic_write_text(output, text if text.endswith("\n") else text + "\n")
 
 
+DatasetOption = Annotated[
+    list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")
+]
+JobsOption = Annotated[int, typer.Option(help="Feature-extraction workers.")]
+ProgressOption = Annotated[bool, typer.Option(help="Show progress bars.")]
+
+
 @app.callback(invoke_without_command=True)
 def _main(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
@@ -140,9 +147,7 @@ def _tables(results: list[dict[str, Any]]) -> str:
 
 @app.command(help="Train a profile's classifier on labelled corpora and save the model artifact.")
 def train(
-    dataset: Annotated[
-        list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")
-    ],
+    dataset: DatasetOption,
     profile: Annotated[str, typer.Option(help="Profile to train.")] = "fast",
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated label subset, e.g. angry,happy,sad.")
@@ -150,10 +155,10 @@ def train(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Artifact path (default: models dir).")
     ] = None,
-    jobs: Annotated[int, typer.Option(help="Feature-extraction workers.")] = 1,
+    jobs: JobsOption = 1,
     holdout: Annotated[float, typer.Option(help="Share of speakers held out for the report.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the held-out speaker draw.")] = 0,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: ProgressOption = True,
 ) -> None:
     import ser_core
 
@@ -182,9 +187,7 @@ def train(
 
 @app.command(help="Speaker-independent evaluation (or scoring an existing model on another corpus).")
 def evaluate(
-    dataset: Annotated[
-        list[str], typer.Option("--dataset", "-d", help="Corpus folder or CSV manifest (repeatable).")
-    ],
+    dataset: DatasetOption,
     profile: Annotated[str, typer.Option(help="Profile to evaluate.")] = "fast",
     cv: Annotated[
         str, typer.Option(help="Cross-validation: 'speaker' (the only honest choice).")
@@ -197,9 +200,9 @@ def evaluate(
     ] = None,
     labels: Annotated[str | None, typer.Option(help="Comma-separated label subset.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
-    jobs: Annotated[int, typer.Option(help="Feature-extraction workers.")] = 1,
+    jobs: JobsOption = 1,
     format: Annotated[Format, typer.Option("--format", "-f", help="Terminal output.")] = Format.table,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: ProgressOption = True,
 ) -> None:
     import ser_core
 
