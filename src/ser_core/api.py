@@ -21,6 +21,7 @@ from ser_core.datasets import Item, load_dataset, summary
 from ser_core.errors import ArtifactError, AudioError, DatasetError
 from ser_core.extract import extract
 from ser_core.io import atomic_write_text
+from ser_core.labels import ordered
 from ser_core.metrics import classification_report
 from ser_core.plugins import get_plugin_manager, registry
 from ser_core.results import AnalysisResult
@@ -201,7 +202,7 @@ def cross_validate(
     params = classifier_params or {}
     labels_all = data.labels
     speakers = np.array(data.speakers, dtype=object)
-    label_set = [lab for lab in _label_order(labels_all)]
+    label_set = ordered(labels_all)
     predicted = np.empty(len(labels_all), dtype=object)
     fold_reports = []
     groups = _speaker_folds(data.speakers, folds)
@@ -223,12 +224,6 @@ def cross_validate(
     report["folds"] = fold_reports
     report["cv"] = "leave-one-speaker-out" if folds is None else f"speaker-grouped {len(groups)} folds"
     return report
-
-
-def _label_order(labels: Sequence[str]) -> list[str]:
-    from ser_core.labels import ordered
-
-    return ordered(labels)
 
 
 def evaluate(
@@ -352,7 +347,7 @@ def train(
     params = classifier_params or {}
     backend = get_backend(profile)
     data = load_features(datasets, backend, labels, jobs=jobs, progress=progress)
-    label_set = _label_order(data.labels)
+    label_set = ordered(data.labels)
     if len(label_set) < 2:
         raise DatasetError("training needs at least two labels")
     heldout = heldout_speakers(data.speakers, holdout, seed) if holdout > 0 else set()

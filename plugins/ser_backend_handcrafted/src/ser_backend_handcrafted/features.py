@@ -49,6 +49,7 @@ WIN = 400  # 25 ms
 N_FFT = 512
 PITCH_WIN = 640  # 40 ms: two periods of a 50 Hz voice
 PITCH_FFT = 1024
+PITCH_STRIDE = 2  # pitch-related descriptors every 20 ms
 F0_MIN, F0_MAX = 55.0, 600.0
 N_MELS = 40
 N_MFCC = 20
@@ -249,9 +250,14 @@ class HandcraftedFeatures:
         return out.astype(np.float32, copy=False)
 
     def _pitch(self, signal: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """F0 (Hz), voicing strength (normalised autocorrelation peak) and H1-H2 (dB) per frame."""
+        """F0 (Hz), voicing strength (normalised autocorrelation peak), H1-H2 (dB) and CPP per frame.
+
+        Computed every PITCH_STRIDE frames (20 ms: pitch changes slowly, and this is the costliest
+        part of extraction) and repeated to the 10 ms frame rate.
+        """
         t = self._tables
-        frames = _frames(signal, PITCH_WIN, n)
+        frames = _frames(signal, PITCH_WIN, n)[::PITCH_STRIDE]
+        n_pitch = len(frames)
         frames = (frames - frames.mean(axis=1, keepdims=True)) * t["pitch_window"]
         spectrum = sp_fft.rfft(frames, PITCH_FFT)
         power = spectrum.real**2 + spectrum.imag**2
@@ -264,7 +270,7 @@ class HandcraftedFeatures:
         is_peak[:, 1:-1] = (norm[:, 1:-1] >= norm[:, :-2]) & (norm[:, 1:-1] >= norm[:, 2:])
         good = is_peak & (norm >= 0.9 * best[:, None])
         lag = np.where(good.any(axis=1), good.argmax(axis=1), norm.argmax(axis=1))
-        rows = np.arange(n)
+        rows = np.arange(n_pitch)
         inner = np.clip(lag, 1, norm.shape[1] - 2)
         left, mid, right = norm[rows, inner - 1], norm[rows, inner], norm[rows, inner + 1]
         denominator = left - 2 * mid + right
@@ -291,7 +297,7 @@ class HandcraftedFeatures:
         peak = cepstrum.argmax(axis=1)
         cpp = cepstrum[rows, peak] - (cepstrum.mean(axis=1) + (cepstrum @ qc) / (qc @ qc) * qc[peak])
         cpp[quiet] = 0.0
-        return f0, voicing, h1_h2, cpp
+        return tuple(np.repeat(x, PITCH_STRIDE)[:n] for x in (f0, voicing, h1_h2, cpp))  # type: ignore[return-value]
 
     def pool(self, lld: np.ndarray) -> np.ndarray:
         """Functionals of a span of frames, shape (dim,); finite for any span, even an empty one."""
