@@ -35,7 +35,9 @@ def test_noise_is_mostly_unvoiced():
 
 
 def test_louder_is_louder():
-    quiet, loud = (features.frames(voice(150, 1.0, gain, 3, 2))[:, LLD_NAMES.index("log_energy")] for gain in (0.02, 0.2))
+    quiet, loud = (
+        features.frames(voice(150, 1.0, gain, 3, 2))[:, LLD_NAMES.index("log_energy")] for gain in (0.02, 0.2)
+    )
     assert np.median(loud) - np.median(quiet) == pytest.approx(20.0, abs=1.0)
 
 
@@ -60,4 +62,6 @@ def test_windows_pool_from_frames_of_the_whole_signal():
 
 def test_deterministic():
     signal = voice(150, 1.0, 0.3, 3, 6)
-    np.testing.assert_array_equal(features.pool(features.frames(signal)), features.pool(features.frames(signal)))
+    np.testing.assert_array_equal(
+        features.pool(features.frames(signal)), features.pool(features.frames(signal))
+    )

@@ -16,7 +16,7 @@ from ser_core import __version__
 from ser_core.artifacts import Model, ModelMeta, load_model
 from ser_core.audio import duration_seconds, is_silent, load_audio
 from ser_core.backend import EmbeddingBackend, get_backend
-from ser_core.classifier import make_classifier
+from ser_core.classifier import Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
 from ser_core.errors import ArtifactError, AudioError, DatasetError
 from ser_core.extract import extract
@@ -170,7 +170,7 @@ def _speaker_folds(speakers: Sequence[str], folds: int | None) -> list[list[str]
     return [list(chunk) for chunk in np.array_split(np.array(unique, dtype=object), folds)]
 
 
-def _fit(features: np.ndarray, labels: list[str], classifier: str, params: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _fit(features: np.ndarray, labels: list[str], classifier: str, params: dict[str, Any]) -> Classifier:
     return make_classifier(classifier, **params).fit(features, labels)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import sys
@@ -129,7 +130,7 @@ def analyze(
 
 
 def _tables(results: list[dict[str, Any]]) -> str:
-    console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(record=True, width=120, file=io.StringIO())
     for result in results:
         probs = ", ".join(
             f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(), key=lambda kv: -kv[1])

@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +126,13 @@ def extract(
     return Extracted(vectors, ok, failures, hits)
 
 
-def _gather(results, vectors, ok, failures, progress) -> int:  # type: ignore[no-untyped-def]
+def _gather(
+    results: Iterable[tuple[int, np.ndarray | None, bool, str | None]],
+    vectors: np.ndarray,
+    ok: np.ndarray,
+    failures: dict[int, str],
+    progress: Callable[[int], None] | None,
+) -> int:
     hits = 0
     for index, vector, hit, error in results:
         if error is None:
