@@ -109,3 +109,18 @@ def test_window_spans_cover_the_signal():
     assert spans[0, 0] == 0 and spans[-1, 1] == pytest.approx(5.5)
     assert np.all(np.diff(spans[:, 0]) > 0) and np.allclose(spans[:, 1] - spans[:, 0], 2.0)
     assert window_spans(1.2, 2.0, 1.0).tolist() == [[0.0, 1.2]]
+
+
+def test_shipped_model_on_synthesised_speech(tmp_path):
+    from .conftest import espeak
+
+    path = espeak(
+        "The meeting is over. I am going home now, and I will call you tomorrow.", tmp_path / "s.wav"
+    )
+    result = ser_core.analyze(path)
+    assert result.profile == "fast" and result.model.endswith("fast-default.npz")
+    assert set(result.probabilities) == {"neutral", "happy", "sad", "angry", "fearful", "disgust"}
+    assert result.label == max(result.probabilities, key=result.probabilities.get)
+    assert result.segments[0].start == 0.0 and result.segments[-1].end == pytest.approx(
+        result.duration, abs=0.01
+    )
