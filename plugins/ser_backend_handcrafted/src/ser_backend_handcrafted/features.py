@@ -27,10 +27,25 @@ proxies), and the mean F0 range and slope within voiced runs (intonation per syl
 code serves whole utterances and the sliding windows of a timeline; empty and one-frame spans give
 finite vectors.
 
+Modulation spectrum (after Wu, Falk & Chan 2011), also in `pool`, from the span's log-mel LLDs: the
+40 mel bands are summed into 4 acoustic bands (plus the full band); each band's log-power envelope
+(10 ms steps, floored 40 dB below its maximum, mean removed, Hann-windowed, zero-padded to >= 256
+points so 2 s windows work too) is Fourier-transformed over the span, and the modulation energy is
+summarised as the log share of each octave modulation band (1-2, 2-4, 4-8, 8-16, 16-32 Hz) and
+the modulation centroid (1-32 Hz). These 30 values capture syllable rate and articulation
+dynamics that frame functionals miss. Spans shorter than 8 frames give zeros.
+
 Why these (speaker-independent Emo-DB / EMOVO / RAVDESS, scripts/feature_experiments.py): the
 temporal functionals (slope over time, delta percentiles), MFCC 13-19 and H1-H2 gave the gains;
 voiced/unvoiced spectral means, quadratic-regression curvature, regression error, per-utterance
-relative percentiles and stricter voicing thresholds did not and are left out. All FFTs run in
+relative percentiles and stricter voicing thresholds did not and are left out. The modulation
+block raised mean UAR over the three corpora from 0.564 to 0.574 (Emo-DB 0.756 -> 0.768, RAVDESS
+0.569 -> 0.595, EMOVO 0.366 -> 0.361, within one or two files' noise). Tried and dropped: LPC
+formants (F1-F3 and bandwidths from the envelope peaks of an order-14 LPC fit, voiced frames; -0.01
+on every corpus and +15 % extraction time), rhythm metrics (%V, deltaV, deltaC, VarcoV, nPVI-V,
+rPVI-C over voiced / unvoiced-active runs; -0.004), and modulation variants: amplitude instead of
+log envelopes, 5 or 8 acoustic bands, an extra 0.5-1 Hz band, the log total modulation energy,
+a 30 dB floor (all equal or worse). C = 0.01 stays best (0.005 and 0.02 no better on average). All FFTs run in
 float32 through scipy.fft, so extraction stays near a real-time factor of 0.002 on one core.
 """
 
@@ -96,6 +111,21 @@ PROSODY_NAMES = (
     "run_f0_slope_mean",
 )
 _SECONDS_PER_FRAME = HOP / SAMPLE_RATE
+_LOGMEL = LLD_NAMES.index("logmel0")
+# Modulation spectrum: the 40 mel bands summed into MOD_BANDS acoustic bands, whose envelopes
+# (per 10 ms frame) are Fourier-analysed over the whole span and grouped into octave modulation bands.
+MOD_BANDS = 4
+MOD_EDGES_HZ = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+MOD_ENVELOPE = "log"  # "log": log band power; "amp": band amplitude divided by its mean
+MOD_FLOOR = 9.2  # log envelopes are floored 40 dB (9.2 nepers of power) below the band's maximum
+MOD_MIN_FFT = 256  # zero-padding for short spans: at least 0.39 Hz resolution
+MOD_MIN_FRAMES = 8
+MOD_EXTRAS = ("centroid",)
+MOD_FULLBAND = True  # also the envelope of the summed mel power
+_MOD_ENVELOPES = tuple(f"b{b}" for b in range(MOD_BANDS)) + (("all",) if MOD_FULLBAND else ())
+MOD_NAMES = tuple(
+    f"mod_{e}_{lo:g}_{hi:g}hz" for e in _MOD_ENVELOPES for lo, hi in pairwise(MOD_EDGES_HZ)
+) + tuple(f"mod_{e}_{extra}" for e in _MOD_ENVELOPES for extra in MOD_EXTRAS)
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -188,11 +218,13 @@ class HandcraftedFeatures:
 
     @property
     def dim(self) -> int:
-        return len(LLD_NAMES) * len(FUNCTIONALS) + len(PROSODY_NAMES)
+        return len(LLD_NAMES) * len(FUNCTIONALS) + len(PROSODY_NAMES) + len(MOD_NAMES)
 
     @property
     def names(self) -> list[str]:
-        return [f"{lld}_{f}" for f in FUNCTIONALS for lld in LLD_NAMES] + list(PROSODY_NAMES)
+        return (
+            [f"{lld}_{f}" for f in FUNCTIONALS for lld in LLD_NAMES] + list(PROSODY_NAMES) + list(MOD_NAMES)
+        )
 
     def frames(self, signal: np.ndarray) -> np.ndarray:
         """Low-level descriptors, shape (n_frames, n_lld), one row per 10 ms; NaN where undefined."""
@@ -242,11 +274,21 @@ class HandcraftedFeatures:
         clipped = np.clip(voicing, 1e-3, 0.999)
         hnr = np.where(voiced, 10.0 * np.log10(clipped / (1.0 - clipped)), np.nan)
         h1_h2 = np.where(voiced, h1_h2, np.nan)
-
-        out = np.column_stack(
-            [log_energy, loudness, zcr, mfcc, centroid, spread, rolloff, flatness, flux, slope, band_ratio]
-            + [alpha, hammarberg, contrast, cpp, voicing, log_mel, f0_semitones, hnr, h1_h2]
-        )
+        columns = [
+            log_energy,
+            loudness,
+            zcr,
+            mfcc,
+            centroid,
+            spread,
+            rolloff,
+            flatness,
+            flux,
+            slope,
+            band_ratio,
+        ]
+        columns += [alpha, hammarberg, contrast, cpp, voicing, log_mel, f0_semitones, hnr, h1_h2]
+        out = np.column_stack(columns)
         return out.astype(np.float32, copy=False)
 
     def _pitch(self, signal: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -319,7 +361,10 @@ class HandcraftedFeatures:
             axis=1,
         )
         out[: stats.size] = stats.ravel()
-        out[stats.size :] = self._prosody(lld, voiced)
+        at = stats.size + len(PROSODY_NAMES)
+        out[stats.size : at] = self._prosody(lld, voiced)
+        if MOD_NAMES:
+            out[at:] = _modulation(lld[:, _LOGMEL : _LOGMEL + N_MELS])
         return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
     @staticmethod
@@ -409,3 +454,47 @@ def _functionals(x: np.ndarray, index: np.ndarray, delta: np.ndarray) -> np.ndar
             delta_quantiles,
         ]
     )
+
+
+def _modulation(log_mel: np.ndarray) -> np.ndarray:
+    """Modulation-spectral features of a span's mel envelopes, shape (len(MOD_NAMES),).
+
+    Per acoustic band: log share of each octave modulation band in the modulation energy between
+    MOD_EDGES_HZ[0] and MOD_EDGES_HZ[-1], and the modulation centroid (Hz) over that range.
+    """
+    n = len(log_mel)
+    n_mod = len(MOD_EDGES_HZ) - 1
+    if n < MOD_MIN_FRAMES:
+        return np.zeros(len(MOD_NAMES), np.float32)
+    power = np.exp(log_mel.astype(np.float32))
+    grouped = power.reshape(n, MOD_BANDS, -1).sum(axis=2)
+    if MOD_FULLBAND:
+        grouped = np.column_stack([grouped, grouped.sum(axis=1)])
+    n_env = grouped.shape[1]
+    if MOD_ENVELOPE == "log":
+        envelope = np.log(grouped + EPS)
+        envelope = np.maximum(envelope, envelope.max(axis=0) - MOD_FLOOR)
+        envelope -= envelope.mean(axis=0)
+    else:
+        envelope = np.sqrt(grouped)
+        mean = envelope.mean(axis=0)
+        envelope = (envelope - mean) / (mean + EPS)
+    n_fft = max(MOD_MIN_FFT, 1 << (n - 1).bit_length())
+    spectrum = sp_fft.rfft(envelope * np.hanning(n).astype(np.float32)[:, None], n_fft, axis=0)
+    spectrum = spectrum.real**2 + spectrum.imag**2
+    freqs = np.arange(spectrum.shape[0], dtype=np.float32) * (SAMPLE_RATE / HOP / n_fft)
+    index = np.searchsorted(MOD_EDGES_HZ, freqs, side="right") - 1
+    inside = (index >= 0) & (index < n_mod)
+    spectrum, freqs, index = spectrum[inside], freqs[inside], index[inside]
+    total = spectrum.sum(axis=0) + EPS
+    bands = np.zeros((n_mod, n_env), np.float32)
+    np.add.at(bands, index, spectrum)
+    counts = np.bincount(index, minlength=n_mod)[:, None]
+    share = np.log(bands / np.maximum(counts, 1) / (total / max(len(freqs), 1)) + 1e-6)
+    extras = []
+    if "centroid" in MOD_EXTRAS:
+        extras.append(freqs @ spectrum / total)
+    if "log_total" in MOD_EXTRAS:
+        extras.append(np.log(total / n))
+    out = np.concatenate([share.T.ravel(), np.column_stack(extras).ravel() if extras else []])
+    return out.astype(np.float32)
