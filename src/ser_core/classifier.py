@@ -38,25 +38,70 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return scores / scores.sum(axis=1, keepdims=True)
 
 
-class LogisticClassifier(Classifier):
+class LinearClassifier(Classifier):
+    """Standardised features and a linear softmax: `softmax(z @ coef.T + intercept)`.
+
+    Subclasses fit `coef` and `intercept` on the standardised features `z` (`_standardise`);
+    prediction, the stored arrays and their validation are shared.
+    """
+
+    labels: list[str]
+
+    def _standardise(self, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float64)
+        self.mean = x.mean(axis=0)
+        self.scale = x.std(axis=0)
+        self.scale[self.scale < 1e-12] = 1.0
+        return (x - self.mean) / self.scale
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        x = (np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale
+        return _softmax(x @ self.coef.T + self.intercept)
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = {"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept}
+        return {**self._params(), "labels": self.labels}, arrays
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearClassifier:
+        model = cls(**{key: value for key, value in params.items() if key != "labels"})
+        model.labels = [str(label) for label in params["labels"]]
+        model.mean, model.scale = arrays["mean"], arrays["scale"]
+        model.coef, model.intercept = arrays["coef"], arrays["intercept"]
+        if model.coef.ndim != 2:
+            raise ArtifactError("classifier coefficients must be a matrix")
+        n_labels, dim = model.coef.shape
+        if (
+            n_labels != len(model.labels)
+            or model.mean.shape != (dim,)
+            or model.scale.shape != (dim,)
+            or model.intercept.shape != (n_labels,)
+        ):
+            raise ArtifactError("classifier arrays do not match their labels and feature dimension")
+        return model
+
+
+class LogisticClassifier(LinearClassifier):
     """Standardised features + multinomial logistic regression with balanced class weights."""
 
     kind = "logistic"
 
     def __init__(self, c: float = 0.01, max_iter: int = 5000) -> None:
-        self.c = c
-        self.max_iter = max_iter
+        self.c = float(c)
+        self.max_iter = int(max_iter)
         self.labels = []
+
+    def _params(self) -> dict[str, Any]:
+        return {"c": self.c, "max_iter": self.max_iter}
 
     def fit(self, features: np.ndarray, labels: list[str]) -> LogisticClassifier:
         from sklearn.linear_model import LogisticRegression
 
-        x = np.asarray(features, dtype=np.float64)
-        self.mean = x.mean(axis=0)
-        self.scale = x.std(axis=0)
-        self.scale[self.scale < 1e-12] = 1.0
         model = LogisticRegression(C=self.c, max_iter=self.max_iter, class_weight="balanced")
-        model.fit((x - self.mean) / self.scale, np.asarray(labels))
+        model.fit(self._standardise(features), np.asarray(labels))
         self.labels = [str(label) for label in model.classes_]
         coef, intercept = model.coef_, model.intercept_
         if len(self.labels) == 2:  # sklearn keeps one row for two classes; make it symmetric
@@ -64,32 +109,8 @@ class LogisticClassifier(Classifier):
         self.coef, self.intercept = coef, intercept
         return self
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        x = (np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale
-        return _softmax(x @ self.coef.T + self.intercept)
 
-    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        params = {"c": self.c, "max_iter": self.max_iter, "labels": self.labels}
-        arrays = {"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept}
-        return params, arrays
-
-    @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> LogisticClassifier:
-        model = cls(c=float(params["c"]), max_iter=int(params["max_iter"]))
-        model.labels = [str(label) for label in params["labels"]]
-        model.mean, model.scale = arrays["mean"], arrays["scale"]
-        model.coef, model.intercept = arrays["coef"], arrays["intercept"]
-        n_labels, dim = model.coef.shape
-        if (
-            n_labels != len(model.labels)
-            or model.mean.shape != (dim,)
-            or model.intercept.shape != (n_labels,)
-        ):
-            raise ArtifactError("classifier arrays do not match their labels and feature dimension")
-        return model
-
-
-class ShrinkageLDAClassifier(Classifier):
+class ShrinkageLDAClassifier(LinearClassifier):
     """Standardised features + linear discriminant analysis with a shrunk within-class covariance.
 
     Gaussian classes sharing one covariance, estimated from the training residuals (class means
@@ -121,10 +142,7 @@ class ShrinkageLDAClassifier(Classifier):
         self.labels = sorted(set(y.tolist()))
         if len(self.labels) < 2:
             raise ValueError("shrinkage LDA needs at least two classes")
-        self.mean = x.mean(axis=0)
-        self.scale = x.std(axis=0)
-        self.scale[self.scale < 1e-12] = 1.0
-        z = (x - self.mean) / self.scale
+        z = self._standardise(x)
         index = np.searchsorted(self.labels, y)
         counts = np.bincount(index, minlength=len(self.labels))
         means = np.stack([z[index == k].mean(axis=0) for k in range(len(self.labels))])
@@ -150,32 +168,8 @@ class ShrinkageLDAClassifier(Classifier):
         self.intercept = -0.5 * np.sum(self.coef * means, axis=1)
         return self
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        x = (np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.mean) / self.scale
-        return _softmax(x @ self.coef.T + self.intercept)
-
-    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        params = {"shrinkage": self.shrinkage, "covariance": self.covariance, "labels": self.labels}
-        arrays = {"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept}
-        return params, arrays
-
-    @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> ShrinkageLDAClassifier:
-        model = cls(shrinkage=float(params["shrinkage"]), covariance=str(params["covariance"]))
-        model.labels = [str(label) for label in params["labels"]]
-        model.mean, model.scale = arrays["mean"], arrays["scale"]
-        model.coef, model.intercept = arrays["coef"], arrays["intercept"]
-        if model.coef.ndim != 2:
-            raise ArtifactError("classifier coefficients must be a matrix")
-        n_labels, dim = model.coef.shape
-        if (
-            n_labels != len(model.labels)
-            or model.mean.shape != (dim,)
-            or model.scale.shape != (dim,)
-            or model.intercept.shape != (n_labels,)
-        ):
-            raise ArtifactError("classifier arrays do not match their labels and feature dimension")
-        return model
+    def _params(self) -> dict[str, Any]:
+        return {"shrinkage": self.shrinkage, "covariance": self.covariance}
 
 
 #: The kind `train` and `evaluate` use unless told otherwise: on the shared corpora it beats
