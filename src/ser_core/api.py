@@ -144,9 +144,18 @@ def load_features(
     jobs: int = 1,
     progress: Progress | None = None,
 ) -> Features:
-    items: list[Item] = []
-    for spec in datasets:
-        items.extend(load_dataset(spec, labels))
+    """Utterance vectors of every readable file of the datasets (optionally a label subset)."""
+    return features_of(_items(datasets, labels), backend, jobs, progress)
+
+
+def _items(datasets: Sequence[str | os.PathLike[str]], labels: Sequence[str] | None = None) -> list[Item]:
+    return [item for spec in datasets for item in load_dataset(spec, labels)]
+
+
+def features_of(
+    items: list[Item], backend: EmbeddingBackend, jobs: int = 1, progress: Progress | None = None
+) -> Features:
+    """Utterance vectors of dataset items; unreadable files are logged and listed in `failures`."""
     tick = progress("extracting features", len(items)) if progress else None
     out = extract([item.path for item in items], backend, jobs=jobs, progress=tick)
     failures = [{"path": str(items[i].path), "error": error} for i, error in sorted(out.failures.items())]
@@ -278,21 +287,16 @@ def evaluate_model(
     Files whose label the model does not know are left out, and the model's choice is restricted
     to the labels present in the data (its probabilities renormalised over them).
     """
-    if str(model) == "default":
-        path = model_path_for(profile or get_settings().default_profile, "default")
-    else:
-        path = Path(model)
+    path = model_path_for(profile or get_settings().default_profile, model)
     fitted = load_model(path)
     backend = get_backend(fitted.meta.profile)
     fitted.check_backend(backend, profile)
-    items: list[Item] = []
-    for spec in datasets:
-        items.extend(load_dataset(spec))
+    items = _items(datasets)
     dataset_labels = {item.label for item in items}
     shared = [label for label in fitted.labels if label in dataset_labels]
     if not shared:
         raise DatasetError(f"the dataset(s) share no label with the model ({', '.join(fitted.labels)})")
-    data = load_features(datasets, backend, shared, jobs=jobs, progress=progress)
+    data = features_of([item for item in items if item.label in shared], backend, jobs, progress)
     columns = [fitted.labels.index(label) for label in shared]
     probs = fitted.predict_proba(data.vectors)[:, columns]
     predicted = [shared[i] for i in probs.argmax(axis=1)]
