@@ -11,5 +11,6 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 
 from ser_core.api import analyze, evaluate, evaluate_model, train
 from ser_core.errors import SerError
+from ser_core.results import AnalysisResult
 
-__all__ = ["SerError", "__version__", "analyze", "evaluate", "evaluate_model", "train"]
+__all__ = ["AnalysisResult", "SerError", "__version__", "analyze", "evaluate", "evaluate_model", "train"]

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from ser_core import __version__
+from ser_core.alignment import join_text, label_words, split_sentences
 from ser_core.artifacts import Model, ModelMeta, load_model
-from ser_core.audio import duration_seconds, is_silent, load_audio
+from ser_core.audio import duration_seconds, envelope, is_silent, load_audio
 from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
@@ -24,8 +25,10 @@ from ser_core.io import atomic_write_text
 from ser_core.labels import ordered
 from ser_core.metrics import classification_report
 from ser_core.plugins import get_plugin_manager, registry
-from ser_core.results import AnalysisResult
+from ser_core.results import AnalysisResult, Segment, Sentence, Word
 from ser_core.settings import Settings, get_settings
+from ser_core.transcriber import get_transcriber
+from ser_core.vad import speech_regions
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -82,25 +85,43 @@ def analyze(
     profile: str | None = None,
     model: str | os.PathLike[str] | None = None,
     settings: Settings | None = None,
+    *,
+    transcript: bool | None = None,
+    language: str | None = None,
+    whisper_model: str | None = None,
 ) -> AnalysisResult:
-    """The emotion of a recording: utterance label and probabilities, and segments over time."""
+    """The emotion of a recording (utterance label and probabilities, segments over its speech)
+    and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
+    words, sentences and the merged timeline."""
     settings = settings or get_settings()
     profile = profile or settings.default_profile
     backend = get_backend(profile)
     fitted = get_model(profile, model)
     fitted.check_backend(backend, profile)
+    transcribe = settings.transcript if transcript is None else transcript
+    language = language or settings.language
+    transcriber = get_transcriber(whisper_model, settings) if transcribe else None
+    if transcriber is not None:
+        transcriber.check_language(language)  # fail before the work, not after
     signal = load_audio(path)
     if is_silent(signal, settings.silence_peak):
         raise AudioError(path, f"audio is silent (peak below {settings.silence_peak:g})")
     duration = duration_seconds(signal)
+    speech = speech_regions(signal, settings.vad, settings.vad_merge_gap)
     frames = backend.frames(signal)
     utterance = fitted.predict_proba(backend.pool(frames)[None, :])[0]
-    spans = window_spans(duration, settings.window_seconds, settings.hop_seconds)
-    window_probs = fitted.predict_proba(backend.embed_windows(frames, spans))
-    segments = get_plugin_manager().hook.ser_build_segments(
-        times=spans, probabilities=window_probs, labels=fitted.labels, settings=settings
-    )
+    segments = _segments(backend, fitted, frames, speech, settings)
+    words: list[Word] | None = None
+    sentences: list[Sentence] = []
+    spoken = None
+    if transcriber is not None:
+        said = transcriber.transcribe(signal, language, speech)
+        spoken = said.language
+        words = label_words(said.words, segments)
+        sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds))
+    timeline = get_plugin_manager().hook.ser_build_timeline(words=words, segments=segments, settings=settings)
     best = int(utterance.argmax())
+    loudness, loudness_rate = envelope(signal)
     return AnalysisResult(
         path=str(path),
         profile=profile,
@@ -110,10 +131,71 @@ def analyze(
         duration=round(duration, 3),
         label=fitted.labels[best],
         confidence=round(float(utterance[best]), 4),
-        probabilities={label: round(float(p), 4) for label, p in zip(fitted.labels, utterance, strict=True)},
+        probabilities=_rounded(fitted.labels, utterance),
+        speech=[(round(float(a), 3), round(float(b), 3)) for a, b in speech],
         segments=segments,
+        transcriber=None if transcriber is None else f"{transcriber.name} {transcriber.model_id}",
+        language=spoken,
+        words=words or [],
+        sentences=sentences,
+        timeline=timeline,
         ser_core_version=__version__,
+        envelope=[round(float(v), 3) for v in loudness],
+        envelope_rate=loudness_rate,
     )
+
+
+def _rounded(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, float]:
+    return {label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)}
+
+
+def _segments(
+    backend: EmbeddingBackend, fitted: Model, frames: np.ndarray, speech: np.ndarray, settings: Settings
+) -> list[Segment]:
+    """Emotion segments inside each speech region (windows never straddle a pause)."""
+    spans = [
+        window_spans(end - start, settings.window_seconds, settings.hop_seconds) + start
+        for start, end in speech
+    ]
+    if not spans:
+        return []
+    probabilities = fitted.predict_proba(backend.embed_windows(frames, np.concatenate(spans)))
+    hook = get_plugin_manager().hook.ser_build_segments
+    segments: list[Segment] = []
+    offset = 0
+    for region in spans:
+        segments += hook(
+            times=region,
+            probabilities=probabilities[offset : offset + len(region)],
+            labels=fitted.labels,
+            settings=settings,
+        )
+        offset += len(region)
+    return segments
+
+
+def _sentences(
+    backend: EmbeddingBackend, fitted: Model, frames: np.ndarray, groups: list[list[Word]]
+) -> list[Sentence]:
+    """Each sentence's emotion, predicted from the audio it spans."""
+    if not groups:
+        return []
+    spans = np.array([[group[0].start, group[-1].end] for group in groups])
+    probabilities = fitted.predict_proba(backend.embed_windows(frames, spans))
+    out = []
+    for group, probs in zip(groups, probabilities, strict=True):
+        best = int(probs.argmax())
+        out.append(
+            Sentence(
+                start=group[0].start,
+                end=group[-1].end,
+                text=join_text(group),
+                emotion=fitted.labels[best],
+                confidence=round(float(probs[best]), 4),
+                probabilities=_rounded(fitted.labels, probs),
+            )
+        )
+    return out
 
 
 # --- data ---------------------------------------------------------------------------------------

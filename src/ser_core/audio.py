@@ -199,3 +199,20 @@ def _clean_ffmpeg_line(line: str, source: str) -> str:
     """Drop ffmpeg's "[demuxer @ 0x...]" and "file:/path:" prefixes: the message already names the path."""
     line = re.sub(r"^\[[^\]]*\]\s*", "", line.strip())
     return line.removeprefix(source + ":").strip() or line
+
+
+def envelope(
+    signal: np.ndarray, max_points: int = 4000, sample_rate: int = SAMPLE_RATE
+) -> tuple[np.ndarray, float]:
+    """Loudness at up to 20 Hz (fewer points for long files): RMS in dB mapped to 0..1 over the
+    50 dB below the loudest block. Returns (values, rate in Hz)."""
+    duration = len(signal) / sample_rate
+    rate = min(20.0, max_points / max(duration, 1e-9))
+    step = max(1, int(sample_rate / rate))
+    n = len(signal) // step
+    if n == 0:
+        return np.zeros(0, np.float32), rate
+    power = (np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1)
+    db = 10 * np.log10(power + 1e-12)
+    values = np.clip((db - db.max() + 50.0) / 50.0, 0.0, 1.0)
+    return values.astype(np.float32), sample_rate / step

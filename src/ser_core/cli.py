@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,15 +18,11 @@ from rich.table import Table
 from ser_core import __version__
 from ser_core.classifier import DEFAULT_KIND
 from ser_core.errors import SerError
+from ser_core.exports import Format
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Speech emotion recognition.")
 out = Console()
 err = Console(stderr=True)
-
-
-class Format(StrEnum):
-    json = "json"
-    table = "table"
 
 
 def _fail(exc: SerError) -> typer.Exit:
@@ -81,7 +75,8 @@ def _main(
         raise typer.Exit()
 
 
-ANALYZE_HELP = """Emotion of each FILE: utterance label with probabilities, and segments over time.
+ANALYZE_HELP = """What was said in FILE, and in which emotion: utterance label with probabilities, emotion
+segments over the speech, the transcript with word timestamps, and the merged timeline.
 
 Examples:
 
@@ -89,9 +84,13 @@ Examples:
 
   ser analyze talk.mp3 --format table
 
-  ser analyze a.wav b.flac --output results.json
+  ser analyze talk.wav --format srt --output talk.srt
 
-  ser analyze talk.wav --profile fast --model my-model.npz
+  ser analyze talk.wav --format html --output talk.html
+
+  ser analyze interview.m4a --language de --whisper-model base
+
+  ser analyze a.wav b.flac --no-transcript --format csv --output emotions.csv
 """
 
 
@@ -102,50 +101,62 @@ def analyze(
     ],
     profile: Annotated[str | None, typer.Option(help="fast, medium, accurate or accurate-research.")] = None,
     model: Annotated[str | None, typer.Option(help="Model artifact; default: the profile's model.")] = None,
+    transcript: Annotated[
+        bool | None, typer.Option("--transcript/--no-transcript", help="Transcribe (default: on).")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option(help="Language code of the speech, or auto (default: settings).")
+    ] = None,
+    whisper_model: Annotated[
+        str | None,
+        typer.Option(help="Whisper model: a name (base, tiny.en, ...) or a CTranslate2 directory."),
+    ] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.json,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    save_transcript: Annotated[
+        bool, typer.Option(help="Also write each transcript as CSV into the transcripts directory.")
+    ] = False,
 ) -> None:
     import ser_core
+    from ser_core.exports import SINGLE_FILE, render, words_csv
+    from ser_core.io import atomic_write_text, check_writable
+    from ser_core.settings import get_settings
 
-    results: list[dict[str, Any]] = []
+    if format.value in SINGLE_FILE and len(files) > 1:
+        raise typer.BadParameter(f"--format {format.value} takes one input file", param_hint="--format")
+    results: list[ser_core.AnalysisResult] = []
     failures: list[dict[str, str]] = []
-    for path in files:
-        try:
-            results.append(ser_core.analyze(path, profile=profile, model=model).model_dump())
-        except SerError as exc:
-            if len(files) == 1 or not isinstance(exc, ser_core.errors.AudioError):
-                raise _fail(exc) from None
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            failures.append({"path": str(path), "error": str(exc)})
     try:
-        if format is Format.json:
-            payload: Any = results[0] if len(files) == 1 else {"results": results, "failures": failures}
-            _emit(json.dumps(payload, indent=2), output)
-        else:
-            _emit(_tables(results), output)
+        if output is not None:
+            check_writable(output)  # fail now, not after the work
+        for path in files:
+            try:
+                result = ser_core.analyze(
+                    path,
+                    profile=profile,
+                    model=model,
+                    transcript=transcript,
+                    language=language,
+                    whisper_model=whisper_model,
+                )
+            except ser_core.errors.AudioError as exc:
+                if len(files) == 1:
+                    raise
+                err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                failures.append({"path": str(path), "error": str(exc)})
+                continue
+            results.append(result)
+            if save_transcript and result.transcriber is not None:
+                target = get_settings().transcripts_dir / f"{Path(path).stem}.csv"
+                atomic_write_text(target, words_csv(result))
+                err.print(f"transcript: {target}", highlight=False)
+        _emit(render(results, format.value, failures), output)
     except SerError as exc:
         raise _fail(exc) from None
     if failures:
         raise typer.Exit(3)
-
-
-def _tables(results: list[dict[str, Any]]) -> str:
-    console = Console(record=True, width=120, file=io.StringIO())
-    for result in results:
-        probs = ", ".join(
-            f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
-        )
-        table = Table(title=f"{result['path']}: {result['label']} ({result['confidence']:.2f}); {probs}")
-        for column in ("start", "end", "emotion", "confidence"):
-            table.add_column(column, justify="right" if column != "emotion" else "left")
-        for seg in result["segments"]:
-            table.add_row(
-                f"{seg['start']:.2f}", f"{seg['end']:.2f}", seg["label"], f"{seg['confidence']:.2f}"
-            )
-        console.print(table)
-    return console.export_text()
 
 
 @app.command(help="Train a profile's classifier on labelled corpora and save the model artifact.")

@@ -44,3 +44,9 @@ class OutputError(SerError):
     """An output path cannot be written."""
 
     exit_code = 7
+
+
+class TranscriberError(SerError):
+    """The transcriber is not installed, its model cannot be found, or a language is unknown."""
+
+    exit_code = 8

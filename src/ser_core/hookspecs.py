@@ -2,8 +2,8 @@
 
 Backends, classifiers and transcribers use *register-style* hooks: every plugin is asked to
 register what it provides, so the core can list all of them (`ser plugins`, profile checks)
-and pick one by id. The timeline is a *firstresult* hook: exactly one implementation turns
-window probabilities into segments; a plugin overrides the built-in one by returning a result
+and pick one by id. The timelines are *firstresult* hooks: exactly one implementation turns
+window probabilities into segments, and one merges words and segments into timeline rows; a plugin overrides the built-in one by returning a result
 first (`tryfirst=True`), and the built-in one runs last.
 """
 
@@ -33,7 +33,8 @@ def ser_register_classifiers(register: Callable[..., None]) -> None:
 
 @hookspec
 def ser_register_transcribers(register: Callable[..., None]) -> None:
-    """Register transcribers: `register(name, factory)`; `factory(settings)` returns a transcriber."""
+    """Register transcribers: `register(name, factory)`; `factory(settings, model_name)` returns an
+    object implementing `ser_core.transcriber.Transcriber`."""
 
 
 @hookspec
@@ -45,3 +46,11 @@ def ser_default_models(register: Callable[..., None]) -> None:
 def ser_build_segments(times: Any, probabilities: Any, labels: list[str], settings: Any) -> list[Any] | None:
     """Turn per-window probabilities (`times` (n, 2) start/end seconds, `probabilities` (n, k))
     into a list of `ser_core.results.Segment`, or return None to let another plugin answer."""
+
+
+@hookspec(firstresult=True)
+def ser_build_timeline(words: Any, segments: Any, settings: Any) -> list[Any] | None:
+    """Merge the transcript with the emotion segments into `ser_core.results.TimelineRow`s.
+
+    `words` are `ser_core.results.Word`s already labelled with the emotion of their audio (None when
+    there is no transcript); `segments` the emotion segments. Return None to let another plugin answer."""

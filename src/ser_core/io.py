@@ -43,3 +43,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise `OutputError` now if `path` could not be written later (creates missing parents)."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(f"{target}: is a directory")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(prefix=f".{target.name}.", suffix=".probe", dir=target.parent):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from None

@@ -21,7 +21,11 @@ import pluggy
 from ser_core import hookspecs
 
 ENTRY_POINT_GROUP = "ser_core"
-DEFAULT_PLUGINS = ("ser_core.default_plugins.classifiers", "ser_core.default_plugins.timeline")
+DEFAULT_PLUGINS = (
+    "ser_core.default_plugins.classifiers",
+    "ser_core.default_plugins.timeline",
+    "ser_core.default_plugins.whisper",
+)
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _APP = "ser_core"
@@ -34,8 +35,36 @@ class Settings(BaseSettings):
     hysteresis: float = 0.1
     min_segment_seconds: float = 2.0
 
+    # Speech regions: "auto" is silero (bundled with faster-whisper) when installed, else "energy";
+    # "off" treats the whole file as speech. Pauses shorter than `vad_merge_gap` join regions.
+    vad: Literal["auto", "silero", "energy", "off"] = "auto"
+    vad_merge_gap: float = 0.3
+
+    # Transcript (faster-whisper).
+    transcript: bool = True
+    whisper_model: str = "base"
+    #: A language code ("en", "de", ...) or "auto" to detect it (multilingual models only).
+    language: str = "auto"
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_beam_size: int = 5
+    whisper_batch_size: int = 8
+    #: CPU threads for the transcriber; 0: one per core.
+    whisper_threads: int = 0
+    #: Timeline rows also break at pauses longer than this, and after this many seconds.
+    timeline_gap_seconds: float = 1.0
+    timeline_max_seconds: float = 10.0
+    #: Where `--save-transcript` writes; default `<data_dir>/transcripts`.
+    transcripts_dir: Path | None = None
+
     jobs: int = 1
     feature_cache: bool = True
+
+    @model_validator(mode="after")
+    def _derived_dirs(self) -> Settings:
+        if self.transcripts_dir is None:
+            self.transcripts_dir = self.data_dir / "transcripts"
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -1,16 +1,19 @@
-"""Built-in timeline: smoothed window probabilities -> segments, with hysteresis and a minimum length.
+"""Built-in timelines: window probabilities -> emotion segments; words + segments -> timeline rows.
 
 1. Each window owns the stretch around its centre (windows overlap; the owned stretches tile time).
 2. Probabilities are smoothed with a centred moving average over `smoothing_windows` windows.
 3. Hysteresis: the label changes only when another label beats the current one by `hysteresis`.
 4. Runs shorter than `min_segment_seconds` merge into the neighbour whose mean probabilities are
    closest, until none is left (or one segment remains).
+
+Timeline rows: see `ser_core.alignment.timeline_rows`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ser_core.alignment import timeline_rows
 from ser_core.hookspecs import hookimpl
 from ser_core.results import Segment
 
@@ -110,4 +113,11 @@ def ser_build_segments(times, probabilities, labels, settings):
         smoothing_windows=settings.smoothing_windows,
         hysteresis=settings.hysteresis,
         min_segment_seconds=settings.min_segment_seconds,
+    )
+
+
+@hookimpl(trylast=True)
+def ser_build_timeline(words, segments, settings):
+    return timeline_rows(
+        words, segments, gap=settings.timeline_gap_seconds, max_seconds=settings.timeline_max_seconds
     )

@@ -1,0 +1,110 @@
+"""Words meet emotions: label each word with the emotion of the audio it spans, cut the transcript
+into sentences, and merge words into timeline rows. Pure functions on the result models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ser_core.results import Segment, TimelineRow, Word
+
+SENTENCE_END = (
+    ".",
+    "?",
+    "!",
+    "\u2026",
+    "\u3002",
+    "\uff1f",
+    "\uff01",
+)  # ellipsis, CJK full stop, fullwidth ? and !
+
+
+def label_words(words: Sequence[Word], segments: Sequence[Segment], tolerance: float = 0.5) -> list[Word]:
+    """Copies of `words`, each with the emotion of the segment it overlaps most (and the mean
+    probability of that emotion over the overlap). A word outside every segment takes the nearest
+    segment within `tolerance` seconds, else no emotion."""
+    out = []
+    for word in words:
+        overlaps = [(min(word.end, s.end) - max(word.start, s.start), s) for s in segments]
+        best = max(overlaps, key=lambda pair: pair[0], default=None)
+        if best is None:
+            out.append(word.model_copy(update={"emotion": None, "confidence": None}))
+            continue
+        if best[0] <= 0:
+            gap, nearest = min(
+                ((max(s.start - word.end, word.start - s.end), s) for s in segments), key=lambda p: p[0]
+            )
+            if gap > tolerance:
+                out.append(word.model_copy(update={"emotion": None, "confidence": None}))
+                continue
+            emotion, confidence = nearest.label, nearest.probabilities.get(nearest.label, nearest.confidence)
+        else:
+            emotion = best[1].label
+            spans = [(o, s) for o, s in overlaps if o > 0]
+            confidence = sum(o * s.probabilities.get(emotion, 0.0) for o, s in spans) / sum(
+                o for o, _ in spans
+            )
+        out.append(word.model_copy(update={"emotion": emotion, "confidence": round(confidence, 4)}))
+    return out
+
+
+def split_sentences(words: Sequence[Word], gap: float = 1.0) -> list[list[Word]]:
+    """Consecutive words up to a sentence-final punctuation mark or a pause longer than `gap`."""
+    sentences: list[list[Word]] = []
+    current: list[Word] = []
+    for word in words:
+        if current and word.start - current[-1].end > gap:
+            sentences.append(current)
+            current = []
+        current.append(word)
+        if word.text.endswith(SENTENCE_END):
+            sentences.append(current)
+            current = []
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def join_text(words: Sequence[Word]) -> str:
+    return " ".join(word.text for word in words)
+
+
+def timeline_rows(
+    words: Sequence[Word] | None, segments: Sequence[Segment], gap: float = 1.0, max_seconds: float = 10.0
+) -> list[TimelineRow]:
+    """Rows of consecutive labelled words with one emotion; a row also ends at a pause longer than
+    `gap` and before it grows past `max_seconds`. Without a transcript (`words` None), one row per
+    emotion segment with empty text."""
+    if words is None:
+        return [
+            TimelineRow(start=s.start, end=s.end, emotion=s.label, confidence=s.confidence, text="")
+            for s in segments
+        ]
+    rows: list[list[Word]] = []
+    for word in words:
+        last = rows[-1] if rows else None
+        if (
+            last is None
+            or word.emotion != last[-1].emotion
+            or word.start - last[-1].end > gap
+            or word.end - last[0].start > max_seconds
+        ):
+            rows.append([word])
+        else:
+            last.append(word)
+    return [_row(row) for row in rows]
+
+
+def _row(words: list[Word]) -> TimelineRow:
+    confidence = None
+    if words[0].emotion is not None:
+        weights = [max(w.end - w.start, 1e-3) for w in words]
+        confidence = round(
+            sum(w * (x.confidence or 0.0) for w, x in zip(weights, words, strict=True)) / sum(weights), 4
+        )
+    return TimelineRow(
+        start=words[0].start,
+        end=words[-1].end,
+        emotion=words[0].emotion,
+        confidence=confidence,
+        text=join_text(words),
+    )

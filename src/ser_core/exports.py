@@ -1,0 +1,238 @@
+"""Results as files people use: JSON, CSV, SRT, WebVTT, a terminal table, and an HTML page with a
+picture of the timeline (inline SVG, no scripts, no CDN: it opens offline)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+
+from ser_core.results import AnalysisResult, TimelineRow
+
+SINGLE_FILE = ("srt", "vtt", "html")
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+    srt = "srt"
+    vtt = "vtt"
+    table = "table"
+    html = "html"
+
+
+COLOURS = {
+    "neutral": "#9e9e9e",
+    "calm": "#80cbc4",
+    "happy": "#fbc02d",
+    "sad": "#1e88e5",
+    "angry": "#e53935",
+    "fearful": "#8e24aa",
+    "disgust": "#43a047",
+    "surprised": "#fb8c00",
+    "boredom": "#8d6e63",
+}
+
+
+def render(results: Sequence[AnalysisResult], fmt: str, failures: Sequence[dict[str, str]] = ()) -> str:
+    """One text for all `results` (srt, vtt and html take exactly one result)."""
+    fmt = Format(fmt)
+    if fmt in SINGLE_FILE and len(results) != 1:
+        raise ValueError(f"--format {fmt} writes one file per input; analyze one file at a time")
+    if fmt is Format.json:
+        if len(results) == 1 and not failures:
+            return results[0].model_dump_json(indent=2) + "\n"
+        payload = {"results": [r.model_dump(mode="json") for r in results], "failures": list(failures)}
+        return json.dumps(payload, indent=2) + "\n"
+    if fmt is Format.csv:
+        return timeline_csv(results)
+    if fmt is Format.srt:
+        return subtitles(results[0].timeline, vtt=False)
+    if fmt is Format.vtt:
+        return subtitles(results[0].timeline, vtt=True)
+    if fmt is Format.table:
+        return table(results)
+    return page(results[0])
+
+
+def timeline_csv(results: Sequence[AnalysisResult]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "start", "end", "emotion", "confidence", "text"])
+    for result in results:
+        for row in result.timeline:
+            writer.writerow(
+                [
+                    result.path,
+                    f"{row.start:.3f}",
+                    f"{row.end:.3f}",
+                    row.emotion or "",
+                    _num(row.confidence),
+                    row.text,
+                ]
+            )
+    return buffer.getvalue()
+
+
+def words_csv(result: AnalysisResult) -> str:
+    """The transcript, one word per row, with the emotion of its audio (`--save-transcript`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["start", "end", "text", "probability", "emotion", "confidence"])
+    for w in result.words:
+        writer.writerow(
+            [
+                f"{w.start:.3f}",
+                f"{w.end:.3f}",
+                w.text,
+                _num(w.probability),
+                w.emotion or "",
+                _num(w.confidence),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _stamp(seconds: float, separator: str) -> str:
+    ms = round(seconds * 1000)
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
+
+
+def cue_text(row: TimelineRow) -> str:
+    tag = f"[{row.emotion or 'no emotion'}{'' if row.confidence is None else f' {row.confidence:.2f}'}]"
+    return f"{tag} {row.text}".strip()
+
+
+def subtitles(rows: Sequence[TimelineRow], vtt: bool) -> str:
+    """SRT or WebVTT: one cue per timeline row, its text prefixed with `[emotion confidence]`."""
+    out = ["WEBVTT", ""] if vtt else []
+    for number, row in enumerate(rows, 1):
+        if not vtt:
+            out.append(str(number))
+        sep = "." if vtt else ","
+        out.append(f"{_stamp(row.start, sep)} --> {_stamp(max(row.end, row.start + 0.001), sep)}")
+        # A blank line ends a cue, and "-->" is not allowed inside WebVTT cue text.
+        out.append(" ".join(cue_text(row).replace("-->", "->").split()))
+        out.append("")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def table(results: Sequence[AnalysisResult]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(record=True, width=120, file=io.StringIO())
+    for result in results:
+        probs = ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
+        )
+        grid = Table(
+            title=f"{result.path}: {result.label} ({result.confidence:.2f}); {probs}", title_justify="left"
+        )
+        for column in ("start", "end", "emotion", "confidence", "text"):
+            grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
+        for row in result.timeline:
+            grid.add_row(
+                f"{row.start:.2f}", f"{row.end:.2f}", row.emotion or "-", _num(row.confidence)[:4], row.text
+            )
+        console.print(grid)
+    return console.export_text()
+
+
+# --- the HTML page ---------------------------------------------------------------------------------
+
+PX_PER_SECOND = 40
+WAVE_TOP, WAVE_HEIGHT = 10, 80
+BAND_TOP, BAND_HEIGHT = 100, 40
+WORDS_TOP = 160
+
+
+def page(result: AnalysisResult) -> str:
+    """A self-contained HTML page: the timeline picture, then the timeline as a table."""
+    e = html.escape
+    labels = sorted({s.label for s in result.segments} | set(result.probabilities), key=list(COLOURS).index)
+    legend = "".join(
+        f'<span class="key"><i style="background:{COLOURS.get(label, "#607d8b")}"></i>{e(label)}</span>'
+        for label in labels
+    )
+    rows = "".join(
+        f"<tr><td>{r.start:.2f}</td><td>{r.end:.2f}</td><td>{e(r.emotion or '-')}</td>"
+        f"<td>{_num(r.confidence)}</td><td>{e(r.text)}</td></tr>"
+        for r in result.timeline
+    )
+    summary = ", ".join(
+        f"{e(k)} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{e(result.path)}: emotion timeline</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+.scroll {{ overflow-x: auto; border: 1px solid #ddd; }}
+.key {{ margin-right: 1em; }} .key i {{ display: inline-block; width: 1em; height: 1em; margin-right: .3em; vertical-align: middle; }}
+table {{ border-collapse: collapse; margin-top: 1em; }} td, th {{ border-bottom: 1px solid #eee; padding: .2em .6em; text-align: left; }}
+svg text {{ font-size: 11px; }}
+</style></head><body>
+<h1>{e(result.path)}</h1>
+<p>Overall: <b>{e(result.label)}</b> ({result.confidence:.2f}) &mdash; {summary}.<br>
+{result.duration:.1f} s, profile {e(result.profile)} ({e(result.backend_id)}: {e(result.backend_model_id)}){
+        f", transcript by {e(result.transcriber)}, language {e(result.language or '?')}"
+        if result.transcriber
+        else ""
+    }.</p>
+<p>{legend}<span class="key">band height and opacity: confidence</span></p>
+<div class="scroll">{timeline_svg(result)}</div>
+<table><thead><tr><th>start</th><th>end</th><th>emotion</th><th>confidence</th><th>text</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<p><small>ser_core {e(result.ser_core_version)}</small></p>
+</body></html>
+"""
+
+
+def timeline_svg(result: AnalysisResult) -> str:
+    """The picture: energy envelope, emotion bands (opacity = confidence), words under them."""
+    e = html.escape
+    width = max(600, round(result.duration * PX_PER_SECOND)) + 20
+    x = lambda t: 10 + t * PX_PER_SECOND  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{WORDS_TOP + 60}" role="img">']
+    if result.envelope:
+        step = 1.0 / result.envelope_rate
+        points = " ".join(
+            f"{x(i * step):.1f},{WAVE_TOP + WAVE_HEIGHT * (1 - v) / 2:.1f}"
+            for i, v in enumerate(result.envelope)
+        )
+        lower = " ".join(
+            f"{x(i * step):.1f},{WAVE_TOP + WAVE_HEIGHT * (1 + v) / 2:.1f}"
+            for i, v in reversed(list(enumerate(result.envelope)))
+        )
+        parts.append(f'<polygon points="{points} {lower}" fill="#90a4ae"/>')
+    for start, end in result.speech:
+        parts.append(
+            f'<rect x="{x(start):.1f}" y="{BAND_TOP + BAND_HEIGHT + 2}" width="{(end - start) * PX_PER_SECOND:.1f}" height="3" fill="#455a64"/>'
+        )
+    for s in result.segments:
+        height = BAND_HEIGHT * max(s.confidence, 0.1)
+        parts.append(
+            f'<rect class="segment" data-emotion="{e(s.label)}" x="{x(s.start):.1f}" y="{BAND_TOP + BAND_HEIGHT - height:.1f}" '
+            f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="{COLOURS.get(s.label, "#607d8b")}" '
+            f'fill-opacity="{0.35 + 0.65 * s.confidence:.2f}"><title>{s.start:.2f}-{s.end:.2f} s: {e(s.label)} '
+            f"({s.confidence:.2f})</title></rect>"
+        )
+    for i, w in enumerate(result.words):
+        y = WORDS_TOP + 14 * (i % 3)  # three staggered lines so neighbouring words do not overlap
+        colour = COLOURS.get(w.emotion or "", "#222")
+        parts.append(f'<text x="{x(w.start):.1f}" y="{y}" fill="{colour}">{e(w.text)}</text>')
+    for t in range(0, int(result.duration) + 1, 5 if result.duration < 120 else 30):
+        parts.append(f'<text x="{x(t):.1f}" y="{WORDS_TOP + 55}" fill="#777">{t}s</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,88 @@
+"""Speech regions, so that silence and non-speech never get an emotion.
+
+`silero` is the Silero VAD ONNX model that ships inside faster-whisper (no download); `energy` is a
+dependency-free fallback (frame energy against the file's own noise floor) for installs without
+faster-whisper; `off` treats the whole file as one region. `auto` picks silero when it can.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ser_core.audio import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+MIN_SILENCE = 0.25  # seconds of silence that end a region
+MIN_SPEECH = 0.2  # shorter regions are dropped
+PAD = 0.1  # seconds added on each side of a region
+
+
+def silero_available() -> bool:
+    try:
+        import faster_whisper.vad  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def speech_regions(signal: np.ndarray, method: str = "auto", merge_gap: float = 0.3) -> np.ndarray:
+    """(n, 2) start/end seconds of speech, sorted and disjoint; pauses under `merge_gap` are bridged."""
+    duration = len(signal) / SAMPLE_RATE
+    if method == "auto":
+        method = "silero" if silero_available() else "energy"
+    if method == "off":
+        regions = np.array([[0.0, duration]])
+    elif method == "silero":
+        regions = _silero(signal)
+    elif method == "energy":
+        regions = _energy(signal)
+    else:
+        raise ValueError(f"unknown VAD method {method!r}")
+    return merge_regions(np.clip(regions, 0.0, duration), merge_gap)
+
+
+def merge_regions(regions: np.ndarray, gap: float) -> np.ndarray:
+    """Join regions separated by less than `gap` seconds."""
+    regions = np.asarray(regions, dtype=float).reshape(-1, 2)
+    if len(regions) == 0:
+        return regions
+    regions = regions[np.argsort(regions[:, 0])]
+    merged = [regions[0].copy()]
+    for start, end in regions[1:]:
+        if start - merged[-1][1] < gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append(np.array([start, end]))
+    return np.array(merged)
+
+
+def _silero(signal: np.ndarray) -> np.ndarray:
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        min_silence_duration_ms=int(MIN_SILENCE * 1000),
+        min_speech_duration_ms=int(MIN_SPEECH * 1000),
+        speech_pad_ms=int(PAD * 1000),
+    )
+    found = get_speech_timestamps(np.asarray(signal, dtype=np.float32), options)
+    return np.array([[c["start"], c["end"]] for c in found], dtype=float).reshape(-1, 2) / SAMPLE_RATE
+
+
+def _energy(signal: np.ndarray, hop: float = 0.01) -> np.ndarray:
+    step = int(hop * SAMPLE_RATE)
+    n = len(signal) // step
+    if n == 0:
+        return np.zeros((0, 2))
+    power = (np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1)
+    db = 10 * np.log10(power + 1e-12)
+    floor, loud = np.percentile(db, [10, 95])
+    threshold = max(floor + 10.0, loud - 35.0, -65.0)
+    active = db > threshold
+    edges = np.flatnonzero(np.diff(np.r_[0, active.astype(int), 0]))
+    runs = edges.reshape(-1, 2) * hop  # [start, end) seconds of each active run
+    runs = merge_regions(runs, MIN_SILENCE)
+    runs = runs[(runs[:, 1] - runs[:, 0]) >= MIN_SPEECH] if len(runs) else runs
+    return runs + np.array([-PAD, PAD])
