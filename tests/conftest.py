@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_core import plugins
+from ser_core import plugins, transcriber
 from ser_core.settings import get_settings
 
 SR = 16000
@@ -22,6 +22,10 @@ def isolated(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("ser_home")
     for name in ("models", "cache", "data"):
         monkeypatch.setenv(f"SER_{name.upper()}_DIR", str(root / name))
+    # Synthetic voices are not speech to silero, and most tests are about emotions, not words:
+    # tests of the VAD and the transcriber switch these back on.
+    monkeypatch.setenv("SER_VAD", "energy")
+    monkeypatch.setenv("SER_TRANSCRIPT", "false")
     monkeypatch.delenv("SER_PLUGINS", raising=False)
     monkeypatch.delenv("SER_TRACE_HOOKS", raising=False)
     get_settings.cache_clear()
@@ -29,6 +33,7 @@ def isolated(tmp_path_factory, monkeypatch):
     yield root
     get_settings.cache_clear()
     plugins.reset()
+    transcriber.clear_cache()
 
 
 def voice(
@@ -108,3 +113,28 @@ def espeak(text: str, path: Path, pitch: int = 50, speed: int = 160, voice_name:
         capture_output=True,
     )
     return path
+
+
+SPOKEN = ("The meeting is over.", "I am going home now, and I will call you tomorrow.")
+
+
+@pytest.fixture(scope="session")
+def spoken(tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
+    """Two espeak-ng sentences with silence around and between them, at 16 kHz.
+
+    Returns the path and the (start, end) seconds of each sentence's audio."""
+    from ser_core.audio import load_audio
+
+    root = tmp_path_factory.mktemp("spoken")
+    parts, spans, t = [np.zeros(int(1.5 * SR), np.float32)], [], 1.5
+    for i, text in enumerate(SPOKEN):
+        speech = load_audio(espeak(text, root / f"part{i}.wav"))
+        trimmed = speech[
+            np.flatnonzero(np.abs(speech) > 1e-3)[0] : np.flatnonzero(np.abs(speech) > 1e-3)[-1] + 1
+        ]
+        spans.append((t, t + len(trimmed) / SR))
+        parts += [trimmed, np.zeros(int(1.2 * SR), np.float32)]
+        t = spans[-1][1] + 1.2
+    path = root / "spoken.wav"
+    sf.write(path, np.concatenate(parts), SR)
+    return path, spans

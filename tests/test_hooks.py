@@ -14,7 +14,9 @@ from ser_core import hookspecs, plugins
 from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import LogisticClassifier, make_classifier
 from ser_core.hookspecs import hookimpl
-from ser_core.results import Segment
+from ser_core.results import Segment, TimelineRow, Word
+from ser_core.settings import get_settings
+from ser_core.transcriber import Transcriber, Transcript
 
 from .conftest import SR, voice
 
@@ -113,12 +115,20 @@ def test_hook_ser_register_classifiers(corpus, tmp_path):
     assert isinstance(make_classifier("logistic"), LogisticClassifier)
 
 
-class EchoTranscriber:
-    def __init__(self, settings=None):
-        self.settings = settings
+class EchoTranscriber(Transcriber):
+    """Says "word<i>" once per second of speech."""
 
-    def transcribe(self, signal):
-        return [{"word": "hello", "start": 0.0, "end": len(signal) / SR}]
+    name = "echo"
+
+    def __init__(self, settings, model):
+        self.model_id = model
+
+    def transcribe(self, signal, language, speech):
+        words = [
+            Word(start=float(t), end=float(t) + 0.5, text=f"word{i}", probability=1.0)
+            for i, t in enumerate(t for start, end in speech for t in np.arange(start, end - 0.5, 1.0))
+        ]
+        return Transcript(language=language, words=words)
 
 
 class TranscriberPlugin:
@@ -127,12 +137,50 @@ class TranscriberPlugin:
         register("echo", EchoTranscriber)
 
 
-def test_hook_ser_register_transcribers():
+def test_hook_ser_register_transcribers(trained_model, long_recording, monkeypatch):
     plugins.get_plugin_manager().register(TranscriberPlugin(), name="echo")
     plugins.registry.cache_clear()
-    found = plugins.registry("ser_register_transcribers")
-    words = found["echo"].value().transcribe(np.zeros(SR // 2))
-    assert words == [{"word": "hello", "start": 0.0, "end": 0.5}]
+    assert {"echo", "faster-whisper"} <= set(plugins.registry("ser_register_transcribers"))
+    monkeypatch.setenv("SER_TRANSCRIBER", "echo")
+    get_settings.cache_clear()
+    path, switch = long_recording
+    result = ser_core.analyze(path, model=trained_model, transcript=True, language="xx", whisper_model="m1")
+    assert result.transcriber == "echo m1" and result.language == "xx"
+    assert len(result.words) == 12
+    # Words take the emotion of the audio they span: angry before the switch, sad after it.
+    assert {w.emotion for w in result.words if w.end < switch - 1} == {"angry"}
+    assert {w.emotion for w in result.words if w.start > switch + 1} == {"sad"}
+    assert [row.emotion for row in result.timeline] == ["angry", "sad"]
+    assert result.timeline[0].text.startswith("word0 word1")
+    # The sentence (no punctuation, no pause) spans all words; its emotion comes from its audio.
+    assert len(result.sentences) == 1 and result.sentences[0].emotion in {"angry", "sad"}
+
+
+class WordPerRow:
+    @hookimpl(tryfirst=True)
+    def ser_build_timeline(self, words, segments, settings):
+        if words is None:
+            return None  # let the built-in one answer
+        return [
+            TimelineRow(start=w.start, end=w.end, emotion=w.emotion, confidence=w.confidence, text=w.text)
+            for w in words
+        ]
+
+
+def test_hook_ser_build_timeline(trained_model, long_recording, monkeypatch):
+    path, _ = long_recording
+    without = ser_core.analyze(path, model=trained_model)  # no transcript: one row per segment
+    assert [(r.emotion, r.text) for r in without.timeline] == [(s.label, "") for s in without.segments]
+    plugins.get_plugin_manager().register(TranscriberPlugin(), name="echo")
+    plugins.get_plugin_manager().register(WordPerRow(), name="word-per-row")
+    plugins.registry.cache_clear()
+    monkeypatch.setenv("SER_TRANSCRIBER", "echo")
+    get_settings.cache_clear()
+    result = ser_core.analyze(path, model=trained_model, transcript=True)
+    assert [r.text for r in result.timeline] == [w.text for w in result.words]
+    assert len(ser_core.analyze(path, model=trained_model, transcript=False).timeline) == len(
+        without.timeline
+    )
 
 
 def test_hook_ser_default_models(trained_model, tmp_path):

@@ -18,6 +18,21 @@ SENTENCE_END = (
 )  # ellipsis, CJK full stop, fullwidth ? and !
 
 
+def clamp_to_speech(words: Sequence[Word], speech: Sequence[Sequence[float]]) -> list[Word]:
+    """Words trimmed to the speech region they overlap most: Whisper's word timestamps often run
+    on into the silence after a sentence, which the VAD has measured better."""
+    out = []
+    for word in words:
+        overlaps = [(min(word.end, b) - max(word.start, a), a, b) for a, b in speech]
+        overlap, a, b = max(overlaps, default=(0.0, 0.0, 0.0))
+        if overlap <= 0:
+            out.append(word)
+            continue
+        start, end = max(word.start, a), min(word.end, b)
+        out.append(word.model_copy(update={"start": round(float(start), 3), "end": round(float(end), 3)}))
+    return out
+
+
 def label_words(words: Sequence[Word], segments: Sequence[Segment], tolerance: float = 0.5) -> list[Word]:
     """Copies of `words`, each with the emotion of the segment it overlaps most (and the mean
     probability of that emotion over the overlap). A word outside every segment takes the nearest

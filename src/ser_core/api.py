@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ser_core import __version__
-from ser_core.alignment import join_text, label_words, split_sentences
+from ser_core.alignment import clamp_to_speech, join_text, label_words, split_sentences
 from ser_core.artifacts import Model, ModelMeta, load_model
 from ser_core.audio import duration_seconds, envelope, is_silent, load_audio
 from ser_core.backend import EmbeddingBackend, get_backend
@@ -117,7 +117,7 @@ def analyze(
     if transcriber is not None:
         said = transcriber.transcribe(signal, language, speech)
         spoken = said.language
-        words = label_words(said.words, segments)
+        words = label_words(clamp_to_speech(said.words, speech), segments)
         sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds))
     timeline = get_plugin_manager().hook.ser_build_timeline(words=words, segments=segments, settings=settings)
     best = int(utterance.argmax())

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
 
     # Transcript (faster-whisper).
     transcript: bool = True
+    #: Which registered transcriber (`ser plugins` lists them).
+    transcriber: str = "faster-whisper"
     whisper_model: str = "base"
     #: A language code ("en", "de", ...) or "auto" to detect it (multilingual models only).
     language: str = "auto"

@@ -12,8 +12,6 @@ from ser_core.plugins import registry
 from ser_core.results import Word
 from ser_core.settings import Settings, get_settings
 
-DEFAULT_TRANSCRIBER = "faster-whisper"
-
 
 @dataclass
 class Transcript:
@@ -42,12 +40,11 @@ class Transcriber(ABC):
 _loaded: dict[tuple[str, str, str], Transcriber] = {}
 
 
-def get_transcriber(
-    model: str | None = None, settings: Settings | None = None, name: str = DEFAULT_TRANSCRIBER
-) -> Transcriber:
-    """The transcriber for `model` (default: the `whisper_model` setting), loaded once per process
-    and reused for every file analysed with the same settings."""
+def get_transcriber(model: str | None = None, settings: Settings | None = None) -> Transcriber:
+    """The `transcriber` setting's transcriber for `model` (default: the `whisper_model` setting),
+    loaded once per process and reused for every file analysed with the same settings."""
     settings = settings or get_settings()
+    name = settings.transcriber
     model = model or settings.whisper_model
     key = (name, model, settings.model_dump_json())
     if key not in _loaded:
