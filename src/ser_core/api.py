@@ -109,7 +109,7 @@ def analyze(
     duration = duration_seconds(signal)
     speech = speech_regions(signal, settings.vad, settings.vad_merge_gap)
     frames = backend.frames(signal)
-    utterance = fitted.predict_proba(backend.pool(frames)[None, :])[0]
+    utterance = fitted.predict_proba(backend.embed_utterance(signal, frames)[None, :])[0]
     segments = _segments(backend, fitted, frames, speech, settings)
     words: list[Word] | None = None
     sentences: list[Sentence] = []
@@ -159,7 +159,9 @@ def _segments(
     ]
     if not spans:
         return []
-    probabilities = fitted.predict_proba(backend.embed_windows(frames, np.concatenate(spans)))
+    pooled = np.concatenate(spans) + np.array([-settings.window_context, settings.window_context])
+    pooled = np.clip(pooled, 0.0, len(frames) / backend.frame_rate)
+    probabilities = fitted.predict_proba(backend.embed_windows(frames, pooled))
     hook = get_plugin_manager().hook.ser_build_segments
     segments: list[Segment] = []
     offset = 0

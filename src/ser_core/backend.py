@@ -36,8 +36,14 @@ class EmbeddingBackend(ABC):
         """One vector of shape (dim,) for a contiguous span of frames (possibly very short)."""
 
     def embed(self, signal: np.ndarray) -> np.ndarray:
-        """The utterance vector of a whole signal."""
-        return self.pool(self.frames(signal))
+        """The utterance vector of a signal: its frames pooled over its speech extent."""
+        return self.embed_utterance(signal, self.frames(signal))
+
+    def embed_utterance(self, signal: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """The utterance vector from already computed frames, without leading/trailing silence."""
+        from ser_core.vad import speech_extent
+
+        return self.embed_windows(frames, np.array([speech_extent(signal)]))[0]
 
     def embed_windows(self, frames: np.ndarray, spans: np.ndarray) -> np.ndarray:
         """Vectors for time spans (n, 2) in seconds, pooled from the frames of the whole signal."""

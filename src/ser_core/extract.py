@@ -43,6 +43,7 @@ def backend_fingerprint(backend: EmbeddingBackend) -> str:
         "model": backend.model_id,
         "config": backend.config(),
         "dim": backend.dim,
+        "utterance": "speech-extent-40dB",  # how `embed` pools (see ser_core.vad.speech_extent)
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     smoothing_windows: int = 3
     hysteresis: float = 0.1
     min_segment_seconds: float = 2.0
+    #: Seconds of audio around each window that its features also see (the surrounding pauses,
+    #: as in the whole clips the models are trained on); segments keep the window's own times.
+    window_context: float = 0.25
 
     # Speech regions: "auto" is silero (bundled with faster-whisper) when installed, else "energy";
     # "off" treats the whole file as speech. Pauses shorter than `vad_merge_gap` join regions.

@@ -86,3 +86,18 @@ def _energy(signal: np.ndarray, hop: float = 0.01) -> np.ndarray:
     runs = merge_regions(runs, MIN_SILENCE)
     runs = runs[(runs[:, 1] - runs[:, 0]) >= MIN_SPEECH] if len(runs) else runs
     return runs + np.array([-PAD, PAD])
+
+
+def speech_extent(signal: np.ndarray, floor_db: float = 40.0, pad: float = PAD) -> tuple[float, float]:
+    """[start, end) seconds from the first to the last 10 ms frame within `floor_db` of the loudest,
+    padded: a recording without its leading and trailing silence. Utterance vectors are pooled
+    over this extent, in training and in analysis alike, so a model never learns how much silence
+    a corpus happens to put around its clips."""
+    step = int(0.01 * SAMPLE_RATE)
+    n = len(signal) // step
+    duration = len(signal) / SAMPLE_RATE
+    if n == 0:
+        return 0.0, duration
+    db = 10 * np.log10((np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1) + 1e-12)
+    active = np.flatnonzero(db > db.max() - floor_db)
+    return max(0.0, active[0] * 0.01 - pad), min(duration, (active[-1] + 1) * 0.01 + pad)
