@@ -1,6 +1,7 @@
-"""Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`.
+"""Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `timeline`, `transcript`,
+`speed`, `picture`.
 
-`quality`, `benchmark` and `train_default` read `../shared/corpora` (or `SER_CORPORA`).
+All but `tests` and `lint` read `../shared/corpora` (or `SER_CORPORA`).
 """
 
 from __future__ import annotations
@@ -43,3 +44,31 @@ def benchmark(session: nox.Session) -> None:
     """Feature-extraction real-time factor of the fast profile (one worker)."""
     session.install(*PACKAGES)
     session.run("python", "scripts/benchmark_features.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def timeline(session: nox.Session) -> None:
+    """Timeline accuracy on long recordings composed from corpus clips (frame accuracy, boundaries)."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/benchmark_timeline.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def transcript(session: nox.Session) -> None:
+    """Word error rate of tiny.en and base on the RAVDESS statements."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/benchmark_transcript.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def speed(session: nox.Session) -> None:
+    """`ser analyze` with transcript on 60 s of English speech: RTF, model load, plain faster-whisper."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/benchmark_analyze.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def picture(session: nox.Session) -> None:
+    """Render the HTML timeline page in headless Chromium (apt-get install chromium) into docs/."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/render_picture.py", *session.posargs)

@@ -177,6 +177,8 @@ def main() -> None:
             "gap_points": round(100 * (utter["wa"] - frames["wa"]), 2),
             "median_boundary_error_s": round(float(np.median(finite)), 3) if len(finite) else None,
             "boundaries_within_1s": round(float((finite <= 1.0).mean()), 4) if len(finite) else None,
+            "boundary_error_p75_s": round(float(np.percentile(finite, 75)), 3) if len(finite) else None,
+            "boundaries_missed": round(float(np.isinf(finite).mean()), 4) if len(finite) else None,
             "n_boundaries": len(finite),
             "n_clips": len(ct),
         }
