@@ -180,3 +180,13 @@ def test_transcriber_errors_are_one_line(spoken, tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0]
         assert not out.exists()
+
+
+def test_transcriber_not_installed(long_recording, tmp_path, monkeypatch):
+    monkeypatch.setenv("SER_TRANSCRIBER", "whisperx")
+    result = runner.invoke(app, ["analyze", str(long_recording[0]), "--transcript", "-o", str(tmp_path / "r.json")])
+    assert result.exit_code == 8
+    assert result.stderr.strip().splitlines() == [
+        "error: transcriber 'whisperx' is not installed: pip install 'ser-core[transcribe]' (or run with --no-transcript)"
+    ]
+    assert not (tmp_path / "r.json").exists()

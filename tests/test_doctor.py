@@ -57,3 +57,11 @@ def test_doctor_reports_missing_model_pack_and_ffmpeg(monkeypatch, tmp_path):
 def test_doctor_human_output():
     result = runner.invoke(app, ["doctor"], env={"SER_TRANSCRIPT": "false"})
     assert result.exit_code == 0 and "ser analyze can run." in result.stdout
+
+
+def test_doctor_prints_fixes_verbatim(monkeypatch):
+    monkeypatch.setenv("SER_PLUGINS", "")
+    reset()
+    result = runner.invoke(app, ["doctor"], env={"SER_TRANSCRIPT": "false"})
+    assert result.exit_code == 1 and "fix: pip install ser-backend-handcrafted" in result.stdout
+    assert "cannot run" in result.stdout

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -26,7 +27,7 @@ err = Console(stderr=True)
 
 
 def _fail(exc: SerError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 
@@ -144,7 +145,7 @@ def analyze(
             except ser_core.errors.AudioError as exc:
                 if len(files) == 1:
                     raise
-                err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
                 failures.append({"path": str(path), "error": str(exc)})
                 continue
             results.append(result)
@@ -320,12 +321,12 @@ def doctor(
         width = max(len(c.name) for c in checks)
         for c in checks:
             out.print(
-                f"[{colour[c.status]}]{c.status:>4}[/]  {c.name:<{width}}  {c.detail}",
+                f"[{colour[c.status]}]{c.status:>4}[/]  {c.name:<{width}}  {escape(c.detail)}",
                 highlight=False,
                 soft_wrap=True,
             )
             if c.fix:
-                out.print(f"      {'':<{width}}  fix: [bold]{c.fix}[/]", highlight=False, soft_wrap=True)
+                out.print(f"      {'':<{width}}  fix: [bold]{escape(c.fix)}[/]", highlight=False, soft_wrap=True)
         out.print(
             "ser analyze can run."
             if healthy(checks)
