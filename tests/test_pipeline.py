@@ -134,11 +134,15 @@ def test_silence_gets_no_emotion(trained_model, tmp_path):
     from .conftest import SR, voice
 
     path = tmp_path / "pause.wav"
-    signal = np.concatenate([voice(240, 4.0, 0.5, 5, 1, 0.05), np.zeros(2 * SR, np.float32), voice(110, 4.0, 0.08, 2, 2, 0.01)])
+    signal = np.concatenate(
+        [voice(240, 4.0, 0.5, 5, 1, 0.05), np.zeros(2 * SR, np.float32), voice(110, 4.0, 0.08, 2, 2, 0.01)]
+    )
     sf.write(path, signal, SR)
     result = ser_core.analyze(path, model=trained_model)
     assert len(result.speech) == 2 and result.speech[0][1] < 4.3 and result.speech[1][0] > 5.7
     assert not [s for s in result.segments if s.end > 4.3 and s.start < 5.7]
     assert [s.label for s in result.segments] == ["angry", "sad"]
-    assert [(r.start, r.end, r.emotion) for r in result.timeline] == [(s.start, s.end, s.label) for s in result.segments]
+    assert [(r.start, r.end, r.emotion) for r in result.timeline] == [
+        (s.start, s.end, s.label) for s in result.segments
+    ]
     assert result.envelope and result.envelope_rate == pytest.approx(20.0, rel=0.01)

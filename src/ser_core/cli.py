@@ -326,7 +326,9 @@ def doctor(
                 soft_wrap=True,
             )
             if c.fix:
-                out.print(f"      {'':<{width}}  fix: [bold]{escape(c.fix)}[/]", highlight=False, soft_wrap=True)
+                out.print(
+                    f"      {'':<{width}}  fix: [bold]{escape(c.fix)}[/]", highlight=False, soft_wrap=True
+                )
         out.print(
             "ser analyze can run."
             if healthy(checks)

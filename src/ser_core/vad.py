@@ -98,6 +98,8 @@ def speech_extent(signal: np.ndarray, floor_db: float = 40.0, pad: float = PAD) 
     duration = len(signal) / SAMPLE_RATE
     if n == 0:
         return 0.0, duration
-    db = 10 * np.log10((np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1) + 1e-12)
+    db = 10 * np.log10(
+        (np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1) + 1e-12
+    )
     active = np.flatnonzero(db > db.max() - floor_db)
     return max(0.0, active[0] * 0.01 - pad), min(duration, (active[-1] + 1) * 0.01 + pad)

@@ -21,6 +21,7 @@ from ser_core.transcriber import Transcriber, Transcript
 
 log = logging.getLogger(__name__)
 CLIP_SECONDS = 30.0
+MAX_GAP = 2.0
 INSTALL = "pip install 'ser-core[transcribe]'"
 
 
@@ -30,11 +31,15 @@ def language_codes() -> set[str]:
     return set(_LANGUAGE_CODES)
 
 
-def clips(speech: np.ndarray, limit: float = CLIP_SECONDS) -> list[dict[str, float]]:
-    """Group speech regions into clips no longer than `limit` seconds (long regions are cut)."""
+def clips(
+    speech: np.ndarray, limit: float = CLIP_SECONDS, max_gap: float = MAX_GAP
+) -> list[dict[str, float]]:
+    """Group speech regions into clips no longer than `limit` seconds (long regions are cut); a
+    pause longer than `max_gap` starts a new clip, so Whisper never decodes long silences (where
+    it tends to hallucinate)."""
     out: list[dict[str, float]] = []
     for start, end in np.asarray(speech, dtype=float).reshape(-1, 2):
-        if out and end - out[-1]["start"] <= limit:
+        if out and end - out[-1]["start"] <= limit and start - out[-1]["end"] <= max_gap:
             out[-1]["end"] = float(end)
             continue
         for piece in np.arange(start, end, limit):
