@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from ser_core.alignment import clamp_to_speech, label_words, split_sentences, timeline_rows
@@ -91,17 +90,3 @@ def test_words_are_clamped_to_their_speech_region():
     speech = [(1.4, 2.65), (3.65, 6.75)]
     words = clamp_to_speech([word(1.5, 1.9), word(2.2, 3.2), word(3.3, 4.0), word(7.0, 7.2)], speech)
     assert [(w.start, w.end) for w in words] == [(1.5, 1.9), (2.2, 2.65), (3.65, 4.0), (7.0, 7.2)]
-
-
-def test_transcriber_clips_group_regions():
-    from ser_core.default_plugins.whisper import clips
-
-    speech = np.array([[0.5, 3.0], [3.5, 20.0], [21.0, 29.0], [40.0, 41.0], [42.0, 110.0]])
-    assert clips(speech) == [
-        {"start": 0.5, "end": 29.0},  # three regions, pauses under 2 s, 28.5 s in all
-        {"start": 40.0, "end": 41.0},  # after an 11 s pause: a new clip
-        {"start": 42.0, "end": 72.0},  # a 68 s region is cut into 30 s pieces
-        {"start": 72.0, "end": 102.0},
-        {"start": 102.0, "end": 110.0},
-    ]
-    assert clips(np.zeros((0, 2))) == []

@@ -63,10 +63,10 @@ def test_tiny_en_transcribes_speech_with_monotonic_word_times(spoken, tiny):
     ends = np.array([w.end for w in said.words])
     assert np.all(np.diff(starts) >= 0) and np.all(ends >= starts)
     assert starts[0] >= 0 and ends[-1] <= duration_seconds(signal) + 1e-6
-    # Every word starts in a sentence's audio, none in the silences (Whisper's ends may run on
-    # into the following silence; `analyze` clamps them to the VAD's speech regions).
+    # Every word starts in (or just before) a sentence, none in the silences (Whisper's times may run
+    # into the silence around it; `analyze` clamps them to the VAD's speech regions).
     for w in said.words:
-        assert any(a - 0.3 <= w.start <= b for a, b in spans), w
+        assert any(a - 0.5 <= w.start <= b for a, b in spans), w
 
 
 @needs_whisper
