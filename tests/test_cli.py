@@ -99,7 +99,8 @@ def test_evaluate_refuses_random_split(corpus):
     assert result.exit_code != 0 and "speaker" in result.stderr
 
 
-def test_plugins_command():
+def test_plugins_command(monkeypatch):
+    monkeypatch.setenv("SER_PLUGINS", "handcrafted")  # whatever else is installed here
     result = runner.invoke(app, ["plugins", "--json"])
     data = json.loads(result.stdout)
     handcrafted = next(p for p in data["plugins"] if p["name"] == "handcrafted")
@@ -120,6 +121,7 @@ def test_subprocess_missing_profile_backend(tmp_path):
         [sys.executable, "-m", "ser_core", "analyze", str(wav), "--profile", "medium"],
         capture_output=True,
         text=True,
+        env={**os.environ, "SER_PLUGINS": "handcrafted"},  # as if ser-backend-hf were not installed
     )
     assert proc.returncode == 5
     assert (

@@ -98,7 +98,8 @@ def test_cross_corpus_evaluation_over_shared_labels(trained_model, tmp_path):
     assert report["per_class"]["sad"]["recall"] == 1.0
 
 
-def test_unknown_and_missing_profiles():
+def test_unknown_and_missing_profiles(monkeypatch):
+    monkeypatch.setenv("SER_PLUGINS", "handcrafted")  # as if ser-backend-hf were not installed
     with pytest.raises(ProfileError, match="unknown profile"):
         ser_core.analyze("x.wav", profile="nope")
     with pytest.raises(ProfileError, match="pip install ser-backend-hf"):

@@ -1,0 +1,33 @@
+"""ser_core backends on Hugging Face transformers: `hf_xlsr` (medium profile, wav2vec2 family) and
+`hf_whisper` (accurate profile, Whisper encoders, including those converted from the CTranslate2
+model packs, see `ser_backend_hf.convert`).
+
+torch and transformers are imported when a backend is first built, so loading the plugin (which
+every `ser` command does) stays cheap; if they are not installed at all, the import fails here
+and ser_core skips the plugin with a message naming them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from ser_core.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+_missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+if _missing:
+    raise ImportError(f"ser-backend-hf needs {' and '.join(_missing)}: pip install {' '.join(_missing)}")
+
+
+def _xlsr(settings):
+    from ser_backend_hf.xlsr import HFAudioBackend
+
+    return HFAudioBackend(settings)
+
+
+@hookimpl
+def ser_register_backends(register):
+    from ser_backend_hf.settings import get_hf_settings
+
+    register("hf_xlsr", _xlsr, model_id=get_hf_settings().medium_model_id)

@@ -1,0 +1,98 @@
+"""The medium profile's backend through its real loading path: a tiny, randomly initialised
+wav2vec2 model written with `save_pretrained`, loaded by id from its directory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ser_backend_hf.settings import HFSettings, parse_layers
+from ser_backend_hf.stitch import chunked
+from ser_backend_hf.xlsr import HFAudioBackend
+
+from ser_core.errors import ArtifactError
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def tiny_wav2vec2(tmp_path_factory):
+    import torch
+
+    torch.manual_seed(0)
+    config = transformers.Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16, 16, 16, 16, 16, 16, 16), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("tiny-wav2vec2")
+    transformers.Wav2Vec2Model(config).save_pretrained(folder)
+    transformers.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(folder)
+    return folder
+
+
+def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (
+        0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+        + 0.01 * rng.standard_normal(len(t))
+    ).astype(np.float32)
+
+
+def test_frames_and_pooling_from_a_saved_model(tiny_wav2vec2):
+    backend = HFAudioBackend(
+        hf=HFSettings(medium_model_id=str(tiny_wav2vec2), medium_layers="1-3", hf_device="cpu")
+    )
+    frames = backend.frames(speechlike(2.0))
+    assert frames.shape == (99, 3 * 32)  # 50 Hz (20 ms stride, 25 ms receptive field) x 3 layers
+    vector = backend.pool(frames)
+    assert vector.shape == (backend.dim,) == (192,) and np.isfinite(vector).all()
+    # Layer choice changes the features; the same input gives the same output (eval mode).
+    other = HFAudioBackend(
+        hf=HFSettings(medium_model_id=str(tiny_wav2vec2), medium_layers="0", hf_device="cpu")
+    )
+    assert other.dim == 64 and not np.allclose(other.frames(speechlike(2.0)), frames[:, :32])
+    np.testing.assert_allclose(backend.frames(speechlike(2.0)), frames, atol=1e-5)
+    assert backend.config()["layers"] == [1, 2, 3]
+    assert backend.frames(np.zeros(100, np.float32)).shape[1] == 96  # shorter than the receptive field
+
+
+def test_long_audio_is_chunked_and_stitched(tiny_wav2vec2):
+    hf = HFSettings(medium_model_id=str(tiny_wav2vec2), medium_layers="3", hf_device="cpu")
+    whole = HFAudioBackend(hf=hf)
+    signal = speechlike(12.0, seed=1)
+    reference = whole.frames(signal)
+    cut = HFAudioBackend(hf=hf.model_copy(update={"hf_chunk_seconds": 5.0, "hf_chunk_overlap": 2.0}))
+    stitched = cut.frames(signal)
+    assert abs(len(stitched) - len(reference)) <= 1
+    n = min(len(stitched), len(reference))
+    cosine = (stitched[:n] * reference[:n]).sum(1) / (
+        np.linalg.norm(stitched[:n], axis=1) * np.linalg.norm(reference[:n], axis=1)
+    )
+    print(f"stitched vs whole: mean frame cosine {cosine.mean():.4f}, min {cosine.min():.4f}")
+    assert cosine.mean() > 0.9
+
+
+def test_chunked_keeps_time_alignment():
+    signal = np.arange(16000 * 10, dtype=np.float32)
+
+    def encode(x):  # one "frame" per 20 ms holding the time of its first sample
+        return x[::320, None] / 16000
+
+    frames = chunked(signal, encode, 50.0, chunk_seconds=3.0, overlap_seconds=1.0)
+    assert frames.shape == (500, 1)
+    np.testing.assert_allclose(frames[:, 0], np.arange(500) * 0.02, atol=1e-6)
+
+
+def test_hub_id_offline_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ArtifactError, match=r"not available locally .* set SER_MEDIUM_MODEL_ID"):
+        HFAudioBackend(hf=HFSettings(medium_model_id="facebook/wav2vec2-xls-r-300m", hf_device="cpu"))
+
+
+def test_parse_layers():
+    assert (
+        parse_layers("2-6") == (2, 3, 4, 5, 6) and parse_layers("4") == (4,) and parse_layers("1,3") == (1, 3)
+    )
+    with pytest.raises(ValueError):
+        parse_layers("")
