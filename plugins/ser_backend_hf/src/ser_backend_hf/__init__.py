@@ -21,13 +21,25 @@ if _missing:
 
 
 def _xlsr(settings):
+    from ser_backend_hf.torch_utils import quiet_transformers
     from ser_backend_hf.xlsr import HFAudioBackend
 
+    quiet_transformers()
     return HFAudioBackend(settings)
+
+
+def _whisper(settings):
+    from ser_backend_hf.torch_utils import quiet_transformers
+    from ser_backend_hf.whisper_encoder import WhisperEncoderBackend
+
+    quiet_transformers()
+    return WhisperEncoderBackend(settings)
 
 
 @hookimpl
 def ser_register_backends(register):
     from ser_backend_hf.settings import get_hf_settings
 
-    register("hf_xlsr", _xlsr, model_id=get_hf_settings().medium_model_id)
+    hf = get_hf_settings()
+    register("hf_xlsr", _xlsr, model_id=hf.medium_model_id)
+    register("hf_whisper", _whisper, model_id=hf.accurate_model_id)

@@ -437,13 +437,7 @@ def encode(encoder: WhisperEncoder, features: np.ndarray | torch.Tensor) -> torc
     x = torch.as_tensor(features, dtype=torch.float32)
     if x.ndim == 2:
         x = x[None]
-    if x.ndim != 3 or x.shape[1] != encoder.config.num_mel_bins:
-        raise ValueError(
-            f"expected features (batch, {encoder.config.num_mel_bins}, frames), got {tuple(x.shape)}"
-        )
-    limit = encoder.config.max_source_positions * 2
-    if not 0 < x.shape[-1] <= limit:
-        raise ValueError(f"expected 1..{limit} mel frames, got {x.shape[-1]}")
+    encode_checks(encoder, x)
     with torch.inference_mode():
         h = torch.nn.functional.gelu(encoder.conv1(x))
         h = torch.nn.functional.gelu(encoder.conv2(h)).permute(0, 2, 1)
@@ -451,6 +445,38 @@ def encode(encoder: WhisperEncoder, features: np.ndarray | torch.Tensor) -> torc
         for layer in encoder.layers:
             h = _call_layer(layer, h)
         return encoder.layer_norm(h)
+
+
+def hidden_states(encoder: WhisperEncoder, features: np.ndarray | torch.Tensor) -> list[torch.Tensor]:
+    """Like `encode`, but every hidden state, indexed as transformers' `output_hidden_states`:
+    [0] the input to the first block (convolutions + positions), [i] the output of block i, and
+    the last one after the final layer norm. Each `(batch, ceil(T/2), d_model)`."""
+    import torch
+
+    x = torch.as_tensor(features, dtype=torch.float32)
+    if x.ndim == 2:
+        x = x[None]
+    encode_checks(encoder, x)
+    states = []
+    with torch.inference_mode():
+        h = torch.nn.functional.gelu(encoder.conv1(x))
+        h = torch.nn.functional.gelu(encoder.conv2(h)).permute(0, 2, 1)
+        h = h + encoder.embed_positions.weight[: h.shape[1]]
+        for layer in encoder.layers:
+            states.append(h)
+            h = _call_layer(layer, h)
+        states.append(encoder.layer_norm(h))
+    return states
+
+
+def encode_checks(encoder: WhisperEncoder, x: torch.Tensor) -> None:
+    if x.ndim != 3 or x.shape[1] != encoder.config.num_mel_bins:
+        raise ValueError(
+            f"expected features (batch, {encoder.config.num_mel_bins}, frames), got {tuple(x.shape)}"
+        )
+    limit = encoder.config.max_source_positions * 2
+    if not 0 < x.shape[-1] <= limit:
+        raise ValueError(f"expected 1..{limit} mel frames, got {x.shape[-1]}")
 
 
 def _call_layer(layer: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,13 @@ from typing import Any
 from ser_core.errors import ArtifactError
 
 
+def quiet_transformers() -> None:
+    """No progress bars from transformers' loading and saving (they would mix with ours)."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
 def pick_device(name: str) -> str:
     import torch
 

