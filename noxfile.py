@@ -27,7 +27,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def train_default(session: nox.Session) -> None:
-    """Re-train the shipped fast model from ../shared/corpora and refresh its model card numbers."""
+    """Re-train a shipped default model (`-- --profile accurate` for the accurate one)."""
     session.install(*PACKAGES)
     session.run("python", "scripts/train_default.py", *session.posargs)
 

@@ -7,10 +7,10 @@ import importlib.util
 import numpy as np
 import pytest
 import soundfile as sf
-
-import ser_core
 from ser_backend_hf.convert import hidden_states, log_mel
 from ser_backend_hf.settings import get_hf_settings
+
+import ser_core
 from ser_core import plugins
 from ser_core.errors import ArtifactError
 from ser_core.settings import get_settings

@@ -10,6 +10,8 @@ and ser_core skips the plugin with a message naming them.
 from __future__ import annotations
 
 import importlib.util
+from importlib import resources
+from pathlib import Path
 
 from ser_core.hookspecs import hookimpl
 
@@ -43,3 +45,11 @@ def ser_register_backends(register):
     hf = get_hf_settings()
     register("hf_xlsr", _xlsr, model_id=hf.medium_model_id)
     register("hf_whisper", _whisper, model_id=hf.accurate_model_id)
+
+
+@hookimpl
+def ser_default_models(register):
+    """The shipped accurate model: a classifier over `pack:base` layers 2-6 (docs/model-card-accurate.md)."""
+    path = Path(str(resources.files(__name__).joinpath("models", "accurate-default.npz")))
+    if path.is_file():
+        register("accurate", path)
