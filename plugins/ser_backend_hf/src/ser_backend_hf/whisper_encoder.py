@@ -63,7 +63,9 @@ class WhisperEncoderBackend(EmbeddingBackend):
         self.encoder = load_whisper_encoder(self.model_id, cache_dir).to(self.device).eval()
         n_layers = self.encoder.config.encoder_layers
         if max(self.layers) > n_layers:
-            raise ValueError(f"SER_ACCURATE_LAYERS={hf.accurate_layers}: {self.model_id} has layers 0-{n_layers}")
+            raise ValueError(
+                f"SER_ACCURATE_LAYERS={hf.accurate_layers}: {self.model_id} has layers 0-{n_layers}"
+            )
         self.n_mels = self.encoder.config.num_mel_bins
         self.width = self.encoder.config.d_model
         self.dim = 2 * self.width * len(self.layers)
