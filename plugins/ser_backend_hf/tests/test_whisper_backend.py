@@ -129,8 +129,26 @@ def test_shipped_accurate_model_works_out_of_the_box(tiny, monkeypatch, tmp_path
     shipped = plugins.registry("ser_default_models")["accurate"]
     assert shipped.plugin == "hf" and shipped.value.name == "accurate-default.npz"
     clip = tmp_path / "clip.wav"
-    sf.write(clip, np.concatenate([tone(220, 2.5, 0.5, 1), np.zeros(SR, np.float32), tone(120, 2.5, 0.2, 2)]), SR)
+    sf.write(
+        clip, np.concatenate([tone(220, 2.5, 0.5, 1), np.zeros(SR, np.float32), tone(120, 2.5, 0.2, 2)]), SR
+    )
     result = ser_core.analyze(clip, profile="accurate")
     assert (result.backend_model_id, result.model) == ("pack:base", str(shipped.value))
     assert set(result.probabilities) == {"neutral", "happy", "sad", "angry", "fearful", "disgust"}
-    assert len(result.segments) == 2 and result.label == max(result.probabilities, key=result.probabilities.get)
+    assert len(result.segments) == 2 and result.label == max(
+        result.probabilities, key=result.probabilities.get
+    )
+
+
+def test_weighted_mean_of_layers(tiny, monkeypatch):
+    signal = tone(180, 2.0, 0.4, 3)
+    both = ser_core.backend.get_backend("accurate").frames(signal)  # layers 1-2 concatenated
+    monkeypatch.setenv("SER_ACCURATE_LAYER_WEIGHTS", "1,3")
+    _reset()
+    backend = ser_core.backend.get_backend("accurate")
+    assert backend.dim == 2 * 384 and backend.config()["layer_weights"] == [0.25, 0.75]
+    np.testing.assert_allclose(backend.frames(signal), 0.25 * both[:, :384] + 0.75 * both[:, 384:], atol=1e-5)
+    monkeypatch.setenv("SER_ACCURATE_LAYER_WEIGHTS", "1,2,3")
+    _reset()
+    with pytest.raises(ValueError, match="need 2 non-negative weights"):
+        ser_core.backend.get_backend("accurate")

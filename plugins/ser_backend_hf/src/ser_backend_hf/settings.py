@@ -14,9 +14,12 @@ class HFSettings(BaseSettings):
     medium_model_id: str = "facebook/wav2vec2-xls-r-300m"
     #: Hidden-state layers (0 = the input to the first transformer block) concatenated per frame.
     medium_layers: str = "6-12"
+    #: Empty: concatenate the layers; else one weight per layer ("1,1,2") for their weighted mean.
+    medium_layer_weights: str = ""
     #: accurate profile: "pack:base", "pack:tiny.en", a transformers Whisper hub id or directory.
     accurate_model_id: str = "pack:base"
     accurate_layers: str = "2-6"
+    accurate_layer_weights: str = ""
     #: "cpu", "cuda", "mps" or "auto" (the first available).
     hf_device: str = "auto"
     #: torch CPU threads; 0: one per core.
@@ -43,3 +46,15 @@ def parse_layers(spec: str) -> tuple[int, ...]:
     if not layers:
         raise ValueError(f"no layers in {spec!r}")
     return tuple(layers)
+
+
+def parse_weights(spec: str, n: int):
+    """None for "" (concatenate layers), else `n` non-negative weights normalised to sum 1."""
+    import numpy as np
+
+    if not spec.strip():
+        return None
+    weights = np.array([float(x) for x in spec.split(",")], dtype=np.float32)
+    if len(weights) != n or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(f"layer weights {spec!r}: need {n} non-negative weights, not all zero")
+    return weights / weights.sum()

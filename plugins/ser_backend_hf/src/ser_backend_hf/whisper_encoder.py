@@ -14,11 +14,9 @@ from typing import Any
 import numpy as np
 
 from ser_backend_hf.convert import hidden_states, load_encoder, log_mel, pack_encoder_dir
-from ser_backend_hf.settings import HFSettings, get_hf_settings, parse_layers
-from ser_backend_hf.stitch import chunked
+from ser_backend_hf.hidden_states import HiddenStateBackend
+from ser_backend_hf.settings import HFSettings, get_hf_settings
 from ser_backend_hf.torch_utils import load_pretrained, pick_device, set_threads
-from ser_backend_hf.xlsr import mean_std
-from ser_core.backend import EmbeddingBackend
 from ser_core.errors import ArtifactError
 
 PACK_PREFIX = "pack:"
@@ -44,11 +42,9 @@ def load_whisper_encoder(model_id: str, cache_dir: Path) -> Any:
     return model.get_encoder()
 
 
-class WhisperEncoderBackend(EmbeddingBackend):
-    """Frames: the chosen hidden states concatenated at 50 Hz; pooled as mean and std."""
-
+class WhisperEncoderBackend(HiddenStateBackend):
     backend_id = "hf_whisper"
-    frame_rate = 50.0
+    max_chunk_seconds = MAX_SECONDS
 
     def __init__(self, settings: Any = None, hf: HFSettings | None = None) -> None:
         from ser_core.settings import get_settings
@@ -56,33 +52,25 @@ class WhisperEncoderBackend(EmbeddingBackend):
         hf = hf or get_hf_settings()
         self.hf = hf
         self.model_id = hf.accurate_model_id
-        self.layers = parse_layers(hf.accurate_layers)
         self.device = pick_device(hf.hf_device)
         set_threads(hf.hf_threads)
         cache_dir = (settings or get_settings()).cache_dir
         self.encoder = load_whisper_encoder(self.model_id, cache_dir).to(self.device).eval()
-        n_layers = self.encoder.config.encoder_layers
-        if max(self.layers) > n_layers:
-            raise ValueError(
-                f"SER_ACCURATE_LAYERS={hf.accurate_layers}: {self.model_id} has layers 0-{n_layers}"
-            )
-        self.n_mels = self.encoder.config.num_mel_bins
-        self.width = self.encoder.config.d_model
-        self.dim = 2 * self.width * len(self.layers)
+        config = self.encoder.config
+        self.choose_layers(
+            hf.accurate_layers,
+            hf.accurate_layer_weights,
+            config.encoder_layers,
+            config.d_model,
+            "SER_ACCURATE_LAYERS",
+        )
+        self.n_mels = config.num_mel_bins
 
     def config(self) -> dict[str, Any]:
-        return {"layers": list(self.layers), "pooling": "mean+std", "input": "unpadded"}
+        return {**super().config(), "input": "unpadded"}
 
-    def frames(self, signal: np.ndarray) -> np.ndarray:
-        chunk = min(self.hf.hf_chunk_seconds, MAX_SECONDS)
-        return chunked(signal, self._encode, self.frame_rate, chunk, self.hf.hf_chunk_overlap)
-
-    def _encode(self, signal: np.ndarray) -> np.ndarray:
+    def encode_chunk(self, signal: np.ndarray) -> np.ndarray:
         import torch
 
         mel = torch.from_numpy(log_mel(signal, self.n_mels)).to(self.device)
-        states = hidden_states(self.encoder, mel)
-        return torch.cat([states[i][0] for i in self.layers], dim=1).float().cpu().numpy()
-
-    def pool(self, frames: np.ndarray) -> np.ndarray:
-        return mean_std(frames, self.dim)
+        return self.combine(hidden_states(self.encoder, mel))
