@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -53,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser_backend_hf.ct2 import read_index, read_variables
+from ser_core.model_packs import sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -263,14 +263,6 @@ def load_encoder(path: str | os.PathLike[str]) -> WhisperEncoder:
 # conversion to a directory
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_meta(out_dir: Path) -> dict[str, Any] | None:
     try:
         meta = json.loads((out_dir / METADATA_FILE).read_text())
@@ -295,7 +287,7 @@ def _convert_unlocked(ct2_dir: Path, out_dir: Path, name: str, sha256: str | Non
         "source_file": "model.bin",
         "source_size": stat.st_size,
         "source_mtime_ns": stat.st_mtime_ns,
-        "source_sha256": sha256 or _sha256(source),
+        "source_sha256": sha256 or sha256_file(source),
         "transformers_version": transformers.__version__,
         "architecture": "WhisperEncoder",
         "dtype": "float32",
@@ -339,7 +331,7 @@ def _up_to_date(meta: dict[str, Any] | None, name: str, source: Path, sha256: st
         return meta.get("source_sha256") == sha256
     if meta.get("source_mtime_ns") == stat.st_mtime_ns:
         return True
-    return meta.get("source_sha256") == _sha256(source)
+    return meta.get("source_sha256") == sha256_file(source)
 
 
 def _pack_sha256(ct2_dir: Path) -> str | None:
