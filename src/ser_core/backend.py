@@ -22,6 +22,8 @@ class EmbeddingBackend(ABC):
     frame_rate: float
     #: Length of the vectors `pool()` returns.
     dim: int
+    #: How many files feature extraction hands to `embed_many` at once.
+    batch_size: int = 1
 
     def config(self) -> dict[str, Any]:
         """Settings that change the output; part of feature-cache keys and of model artifacts."""
@@ -38,6 +40,10 @@ class EmbeddingBackend(ABC):
     def embed(self, signal: np.ndarray) -> np.ndarray:
         """The utterance vector of a signal: its frames pooled over its speech extent."""
         return self.embed_utterance(signal, self.frames(signal))
+
+    def embed_many(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        """Utterance vectors of several signals; backends that batch (e.g. on a GPU) override it."""
+        return [self.embed(signal) for signal in signals]
 
     def embed_utterance(self, signal: np.ndarray, frames: np.ndarray) -> np.ndarray:
         """The utterance vector from already computed frames, without leading/trailing silence."""

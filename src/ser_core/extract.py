@@ -53,31 +53,59 @@ def _cache_path(cache_dir: Path, backend: EmbeddingBackend, data: bytes) -> Path
     return cache_dir / "features" / backend.backend_id / key[:2] / f"{key}.npy"
 
 
-def _one(backend: EmbeddingBackend, path: str, cache_dir: Path | None) -> tuple[np.ndarray, bool]:
-    cached = None
-    if cache_dir is not None:
+def _cached(backend: EmbeddingBackend, path: str, cache_dir: Path | None) -> tuple[np.ndarray | None, Path | None]:
+    """The cached vector of a file (or None) and where it is or would be cached (None: no cache)."""
+    if cache_dir is None:
+        return None, None
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None, None  # load_audio reports the cause
+    where = _cache_path(cache_dir, backend, data)
+    if where.is_file():
         try:
-            data = Path(path).read_bytes()
-        except OSError:
-            data = None  # load_audio below reports the cause
-        if data is not None:
-            cached = _cache_path(cache_dir, backend, data)
-            if cached.is_file():
-                try:
-                    vector = np.load(cached, allow_pickle=False)
-                    if vector.shape == (backend.dim,):
-                        return vector, True
-                except (OSError, ValueError):
-                    pass  # a damaged entry is recomputed and replaced
-    vector = backend.embed(load_audio(path)).astype(np.float32)
-    if cached is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, vector, allow_pickle=False)
+            vector = np.load(where, allow_pickle=False)
+            if vector.shape == (backend.dim,):
+                return vector, where
+        except (OSError, ValueError):
+            pass  # a damaged entry is recomputed and replaced
+    return None, where
+
+
+def _store(where: Path | None, vector: np.ndarray) -> None:
+    if where is None:
+        return
+    buffer = io.BytesIO()
+    np.save(buffer, vector, allow_pickle=False)
+    try:
+        atomic_write_bytes(where, buffer.getvalue())
+    except SerError as exc:
+        log.warning("feature cache not written: %s", exc)
+
+
+Outcome = tuple[int, np.ndarray | None, bool, str | None]  # index, vector, cache hit, error
+
+
+def _batch(backend: EmbeddingBackend, batch: list[tuple[int, str]], cache_dir: Path | None) -> list[Outcome]:
+    """Vectors of a batch of files: cache hits first, the rest decoded and embedded together."""
+    out: list[Outcome] = []
+    todo: list[tuple[int, np.ndarray, Path | None]] = []
+    for index, path in batch:
+        vector, where = _cached(backend, path, cache_dir)
+        if vector is not None:
+            out.append((index, vector, True, None))
+            continue
         try:
-            atomic_write_bytes(cached, buffer.getvalue())
+            todo.append((index, load_audio(path), where))
         except SerError as exc:
-            log.warning("feature cache not written: %s", exc)
-    return vector, False
+            out.append((index, None, False, str(exc)))
+    if todo:
+        vectors = backend.embed_many([signal for _, signal, _ in todo])
+        for (index, _, where), vector in zip(todo, vectors, strict=True):
+            vector = np.asarray(vector, dtype=np.float32)
+            _store(where, vector)
+            out.append((index, vector, False, None))
+    return out
 
 
 _worker_backend: EmbeddingBackend | None = None
@@ -88,14 +116,25 @@ def _init_worker(backend_id: str) -> None:
     _worker_backend = get_backend_by_id(backend_id)
 
 
-def _work(args: tuple[int, str, Path | None]) -> tuple[int, np.ndarray | None, bool, str | None]:
-    index, path, cache_dir = args
+def _work(args: tuple[list[tuple[int, str]], Path | None]) -> list[Outcome]:
+    batch, cache_dir = args
     assert _worker_backend is not None
+    return _batch(_worker_backend, batch, cache_dir)
+
+
+def _batches(paths: Sequence[str | Path], size: int) -> list[list[tuple[int, str]]]:
+    """Files in batches of `size`, similar sizes together (so equal-length clips share a batch)."""
+    order = list(range(len(paths)))
+    if size > 1:
+        order.sort(key=lambda i: _size(paths[i]))
+    return [[(i, str(paths[i])) for i in order[k : k + size]] for k in range(0, len(order), size)]
+
+
+def _size(path: str | Path) -> int:
     try:
-        vector, hit = _one(_worker_backend, path, cache_dir)
-        return index, vector, hit, None
-    except SerError as exc:
-        return index, None, False, str(exc)
+        return Path(path).stat().st_size
+    except OSError:
+        return -1
 
 
 def extract(
@@ -113,12 +152,12 @@ def extract(
     ok = np.zeros(len(paths), bool)
     failures: dict[int, str] = {}
     hits = 0
-    tasks = [(i, str(p), cache_dir) for i, p in enumerate(paths)]
+    tasks = [(batch, cache_dir) for batch in _batches(paths, max(1, backend.batch_size))]
     if jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(
             max_workers=jobs, initializer=_init_worker, initargs=(backend.backend_id,)
         ) as pool:
-            results = pool.map(_work, tasks, chunksize=8)
+            results = pool.map(_work, tasks, chunksize=max(1, 8 // max(1, backend.batch_size)))
             hits = _gather(results, vectors, ok, failures, progress)
     else:
         global _worker_backend
@@ -128,19 +167,20 @@ def extract(
 
 
 def _gather(
-    results: Iterable[tuple[int, np.ndarray | None, bool, str | None]],
+    results: Iterable[list[Outcome]],
     vectors: np.ndarray,
     ok: np.ndarray,
     failures: dict[int, str],
     progress: Callable[[int], None] | None,
 ) -> int:
     hits = 0
-    for index, vector, hit, error in results:
-        if error is None:
-            vectors[index], ok[index] = vector, True
-            hits += hit
-        else:
-            failures[index] = error
+    for batch in results:
+        for index, vector, hit, error in batch:
+            if error is None:
+                vectors[index], ok[index] = vector, True
+                hits += hit
+            else:
+                failures[index] = error
         if progress is not None:
-            progress(1)
+            progress(len(batch))
     return hits

@@ -152,3 +152,12 @@ def test_weighted_mean_of_layers(tiny, monkeypatch):
     _reset()
     with pytest.raises(ValueError, match="need 2 non-negative weights"):
         ser_core.backend.get_backend("accurate")
+
+
+def test_equal_length_clips_are_batched_with_the_same_numbers(tiny):
+    backend = ser_core.backend.get_backend("accurate")
+    assert backend.batch_size == 8
+    signals = [tone(150 + 20 * i, 1.5, 0.4, i) for i in range(3)] + [tone(200, 2.2, 0.4, 9)]
+    batched = backend.embed_many(signals)
+    for signal, vector in zip(signals, batched, strict=True):
+        np.testing.assert_allclose(vector, backend.embed(signal), rtol=1e-4, atol=1e-4)

@@ -96,3 +96,10 @@ def test_parse_layers():
     )
     with pytest.raises(ValueError):
         parse_layers("")
+
+
+def test_equal_length_clips_are_batched_with_the_same_numbers(tiny_wav2vec2):
+    backend = HFAudioBackend(hf=HFSettings(medium_model_id=str(tiny_wav2vec2), medium_layers="2-3", hf_device="cpu"))
+    signals = [speechlike(1.0, seed) for seed in range(3)] + [speechlike(0.7, 5)]
+    for signal, vector in zip(signals, backend.embed_many(signals), strict=True):
+        np.testing.assert_allclose(vector, backend.embed(signal), rtol=1e-4, atol=1e-4)

@@ -28,6 +28,7 @@ class HiddenStateBackend(EmbeddingBackend):
         self.weights = parse_weights(weights, len(self.layers))
         self.width = width
         self.dim = 2 * width * (1 if self.weights is not None else len(self.layers))
+        self.batch_size = max(1, self.hf.hf_batch_size)
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"layers": list(self.layers), "pooling": "mean+std"}
@@ -35,9 +36,9 @@ class HiddenStateBackend(EmbeddingBackend):
             config["layer_weights"] = [round(float(w), 6) for w in self.weights]
         return config
 
-    def combine(self, states: Sequence[Any]) -> np.ndarray:
-        """(frames, features) from per-layer tensors of shape (1, frames, width)."""
-        chosen = [states[i][0].float().cpu().numpy() for i in self.layers]
+    def combine(self, states: Sequence[Any], item: int = 0) -> np.ndarray:
+        """(frames, features) of batch item `item` from per-layer tensors (batch, frames, width)."""
+        chosen = [states[i][item].float().cpu().numpy() for i in self.layers]
         if self.weights is None:
             return np.concatenate(chosen, axis=1)
         return np.tensordot(self.weights, np.stack(chosen), axes=1).astype(np.float32)
@@ -47,7 +48,32 @@ class HiddenStateBackend(EmbeddingBackend):
         return chunked(signal, self.encode_chunk, self.frame_rate, chunk, self.hf.hf_chunk_overlap)
 
     def encode_chunk(self, signal: np.ndarray) -> np.ndarray:
+        return self.encode_batch(signal[None])[0]
+
+    def encode_batch(self, signals: np.ndarray) -> list[np.ndarray]:
+        """Frames of each row of `signals` (equal lengths, at most one chunk long)."""
         raise NotImplementedError
+
+    def embed_many(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        """Signals of exactly the same length (common in corpora) run through the encoder together,
+        up to `batch_size` at a time: no padding, so the numbers are those of one-by-one runs."""
+        out: list[np.ndarray | None] = [None] * len(signals)
+        groups: dict[int, list[int]] = {}
+        for i, signal in enumerate(signals):
+            if (
+                len(signal) <= self.max_chunk_seconds * 16000
+                and len(signal) <= self.hf.hf_chunk_seconds * 16000
+            ):
+                groups.setdefault(len(signal), []).append(i)
+            else:
+                out[i] = self.embed(signal)
+        for members in groups.values():
+            for k in range(0, len(members), self.batch_size):
+                batch = members[k : k + self.batch_size]
+                frames = self.encode_batch(np.stack([signals[i] for i in batch]))
+                for i, item in zip(batch, frames, strict=True):
+                    out[i] = self.embed_utterance(signals[i], item)
+        return out  # type: ignore[return-value]
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
         if len(frames) == 0:

@@ -27,6 +27,8 @@ class HFSettings(BaseSettings):
     #: Audio longer than this is encoded in chunks that overlap by `hf_chunk_overlap` seconds.
     hf_chunk_seconds: float = 30.0
     hf_chunk_overlap: float = 2.0
+    #: Clips of equal length encoded together in feature extraction.
+    hf_batch_size: int = 8
 
 
 @lru_cache(maxsize=1)

@@ -69,8 +69,9 @@ class WhisperEncoderBackend(HiddenStateBackend):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "input": "unpadded"}
 
-    def encode_chunk(self, signal: np.ndarray) -> np.ndarray:
+    def encode_batch(self, signals: np.ndarray) -> list[np.ndarray]:
         import torch
 
-        mel = torch.from_numpy(log_mel(signal, self.n_mels)).to(self.device)
-        return self.combine(hidden_states(self.encoder, mel))
+        mel = torch.from_numpy(np.stack([log_mel(signal, self.n_mels) for signal in signals])).to(self.device)
+        states = hidden_states(self.encoder, mel)
+        return [self.combine(states, item) for item in range(len(signals))]

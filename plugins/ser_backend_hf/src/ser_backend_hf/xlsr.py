@@ -43,10 +43,10 @@ class HFAudioBackend(HiddenStateBackend):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "chunk_seconds": self.hf.hf_chunk_seconds}
 
-    def encode_chunk(self, signal: np.ndarray) -> np.ndarray:
-        if len(signal) < MIN_SAMPLES:
-            signal = np.pad(signal, (0, MIN_SAMPLES - len(signal)))
-        inputs = self.extractor(signal, sampling_rate=16000, return_tensors="pt")
+    def encode_batch(self, signals: np.ndarray) -> list[np.ndarray]:
+        if signals.shape[1] < MIN_SAMPLES:
+            signals = np.pad(signals, ((0, 0), (0, MIN_SAMPLES - signals.shape[1])))
+        inputs = self.extractor(list(signals), sampling_rate=16000, return_tensors="pt")
         with self._torch.inference_mode():
             out = self.model(**{k: v.to(self.device) for k, v in inputs.items()}, output_hidden_states=True)
-        return self.combine(out.hidden_states)
+        return [self.combine(out.hidden_states, item) for item in range(len(signals))]
