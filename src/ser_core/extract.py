@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -154,8 +155,13 @@ def extract(
     hits = 0
     tasks = [(batch, cache_dir) for batch in _batches(paths, max(1, backend.batch_size))]
     if jobs > 1 and len(tasks) > 1:
+        # spawn, not fork: the parent may run threads (torch, onnxruntime), and forking a
+        # multi-threaded process can deadlock the child.
         with ProcessPoolExecutor(
-            max_workers=jobs, initializer=_init_worker, initargs=(backend.backend_id,)
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(backend.backend_id,),
         ) as pool:
             results = pool.map(_work, tasks, chunksize=max(1, 8 // max(1, backend.batch_size)))
             hits = _gather(results, vectors, ok, failures, progress)
