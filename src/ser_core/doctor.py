@@ -52,29 +52,36 @@ def _ffmpeg() -> Check:
 
 
 def _profiles(settings: Settings) -> list[Check]:
+    """Per profile: is its backend installed, and is there a model made for that backend? Backends
+    are not built (that can mean loading or downloading weights); the model's metadata is checked
+    against what the backend registered."""
     from ser_core.api import get_model
-    from ser_core.backend import get_backend
+    from ser_core.plugins import registry
     from ser_core.profiles import PROFILES
 
+    backends = registry("ser_register_backends")
     checks = []
     for profile in PROFILES.values():
         default = profile.name == settings.default_profile
         name = f"profile {profile.name}" + (" (default)" if default else "")
-        try:
-            backend = get_backend(profile.name)
-            model = get_model(profile.name)
-            model.check_backend(backend, profile.name)
-        except SerError as exc:
-            if "not installed" in str(exc):
-                detail, fix = (
-                    f"backend {profile.backend_id} not installed",
-                    f"pip install {profile.distribution}",
-                )
-            else:
-                detail, fix = str(exc), f"ser train --profile {profile.name} -d DATASET"
-            checks.append(Check(name, "fail" if default else "warn", detail, fix))
+        severity = "fail" if default else "warn"
+        registered = backends.get(profile.backend_id)
+        if registered is None:
+            detail = f"backend {profile.backend_id} not installed"
+            checks.append(Check(name, severity, detail, f"pip install {profile.distribution}"))
             continue
-        detail = f"backend {backend.backend_id} ({backend.model_id}), model {model.path}"
+        model_id = registered.info.get("model_id", "?")
+        try:
+            model = get_model(profile.name)
+        except SerError as exc:
+            checks.append(Check(name, severity, str(exc), f"ser train --profile {profile.name} -d DATASET"))
+            continue
+        meta = model.meta
+        if (meta.backend_id, meta.backend_model_id) != (profile.backend_id, model_id):
+            detail = f"model {model.path} was trained on {meta.backend_id} {meta.backend_model_id}, not {model_id}"
+            checks.append(Check(name, severity, detail, f"ser train --profile {profile.name} -d DATASET"))
+            continue
+        detail = f"backend {profile.backend_id} ({model_id}), model {model.path}"
         if profile.restricted:
             detail += "; restricted: needs consent"
         checks.append(Check(name, "ok", detail))

@@ -161,3 +161,12 @@ def test_equal_length_clips_are_batched_with_the_same_numbers(tiny):
     batched = backend.embed_many(signals)
     for signal, vector in zip(signals, batched, strict=True):
         np.testing.assert_allclose(vector, backend.embed(signal), rtol=1e-4, atol=1e-4)
+
+
+def test_doctor_sees_a_model_made_for_another_encoder(tiny):
+    from ser_core.doctor import run_checks
+
+    checks = {c.name: c for c in run_checks(get_settings())}  # builds no backend, loads no weights
+    accurate = checks["profile accurate"]
+    assert accurate.status == "warn" and "not pack:tiny.en" in accurate.detail and "pack:base" in accurate.detail
+    assert accurate.fix == "ser train --profile accurate -d DATASET"
