@@ -77,11 +77,28 @@ def get_backend_by_id(backend_id: str) -> EmbeddingBackend:
 
 
 def get_backend(profile_name: str) -> EmbeddingBackend:
-    """The backend serving a profile, or a one-line error naming the distribution to install."""
+    """The backend serving a profile, or a one-line error naming the distribution to install.
+    A restricted profile's backend is built only with the user's consent (`ser_core.consent`)."""
+    from ser_core import consent
+    from ser_core.settings import get_settings
+
     profile = get_profile(profile_name)
-    if profile.backend_id not in registry("ser_register_backends"):
+    registered = registry("ser_register_backends").get(profile.backend_id)
+    if registered is None:
         raise ProfileError(
             f"profile {profile.name!r} needs the {profile.backend_id!r} backend, which is not installed: "
             f"pip install {profile.distribution}"
         )
+    if profile.restricted:
+        consent.require(get_settings(), profile.name, profile.backend_id, licence_of(registered.info))
     return get_backend_by_id(profile.backend_id)
+
+
+def licence_of(info: dict[str, Any]) -> Any:
+    """The licence a plugin registered with its backend (`licence_id=`, `licence_summary=`)."""
+    from ser_core.consent import Licence
+
+    return Licence(
+        str(info.get("licence_id", "unknown")),
+        str(info.get("licence_summary", "see the documentation of the plugin that provides it")),
+    )

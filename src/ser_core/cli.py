@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,11 @@ from ser_core.exports import Format
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Speech emotion recognition.")
 out = Console()
 err = Console(stderr=True)
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    table = "table"
 
 
 def _fail(exc: SerError) -> typer.Exit:
@@ -61,6 +67,36 @@ DatasetOption = Annotated[
 JobsOption = Annotated[int, typer.Option(help="Feature-extraction workers.")]
 ProgressOption = Annotated[bool, typer.Option(help="Show progress bars.")]
 ClassifierOption = Annotated[str, typer.Option(help="Classifier kind (see `ser plugins`).")]
+AcceptOption = Annotated[
+    bool, typer.Option(help="Accept the licence of this profile's restricted backend (stored).")
+]
+AcceptAllOption = Annotated[
+    bool, typer.Option(help="Accept the licences of every installed restricted backend (stored).")
+]
+
+
+def _accept(profile: str | None, accept: bool, accept_all: bool) -> None:
+    """Store consent for restricted backends as asked on the command line."""
+    if not (accept or accept_all):
+        return
+    from ser_core import consent
+    from ser_core.backend import licence_of
+    from ser_core.plugins import registry
+    from ser_core.profiles import PROFILES, get_profile
+    from ser_core.settings import get_settings
+
+    settings = get_settings()
+    wanted = (
+        [p for p in PROFILES.values() if p.restricted]
+        if accept_all
+        else [get_profile(profile or settings.default_profile)]
+    )
+    backends = registry("ser_register_backends")
+    for p in wanted:
+        if not p.restricted or p.backend_id not in backends:
+            continue
+        consent.store(settings).grant(p.backend_id, licence_of(backends[p.backend_id].info))
+        err.print(f"consent stored for restricted backend {p.backend_id}", highlight=False)
 
 
 @app.callback(invoke_without_command=True)
@@ -119,6 +155,8 @@ def analyze(
     save_transcript: Annotated[
         bool, typer.Option(help="Also write each transcript as CSV into the transcripts directory.")
     ] = False,
+    accept_restricted_backends: AcceptOption = False,
+    accept_all_restricted_backends: AcceptAllOption = False,
 ) -> None:
     import ser_core
     from ser_core.exports import SINGLE_FILE, render, words_csv
@@ -130,6 +168,7 @@ def analyze(
     results: list[ser_core.AnalysisResult] = []
     failures: list[dict[str, str]] = []
     try:
+        _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
         if output is not None:
             check_writable(output)  # fail now, not after the work
         for path in files:
@@ -175,10 +214,13 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the held-out speaker draw.")] = 0,
     classifier: ClassifierOption = DEFAULT_KIND,
     progress: ProgressOption = True,
+    accept_restricted_backends: AcceptOption = False,
+    accept_all_restricted_backends: AcceptAllOption = False,
 ) -> None:
     import ser_core
 
     try:
+        _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
         with _progress(progress) as bar:
             result = ser_core.train(
                 dataset,
@@ -218,9 +260,13 @@ def evaluate(
     labels: Annotated[str | None, typer.Option(help="Comma-separated label subset.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     jobs: JobsOption = 1,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Terminal output.")] = Format.table,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="Terminal output.")
+    ] = ReportFormat.table,
     classifier: ClassifierOption = DEFAULT_KIND,
     progress: ProgressOption = True,
+    accept_restricted_backends: AcceptOption = False,
+    accept_all_restricted_backends: AcceptAllOption = False,
 ) -> None:
     import ser_core
 
@@ -229,6 +275,7 @@ def evaluate(
             SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')")
         )
     try:
+        _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
         with _progress(progress) as bar:
             if model is not None:
                 result = ser_core.evaluate_model(model, dataset, jobs=jobs, report=report, progress=bar)
@@ -245,7 +292,7 @@ def evaluate(
                 )
     except SerError as exc:
         raise _fail(exc) from None
-    if format is Format.json:
+    if format is ReportFormat.json:
         _emit(json.dumps(result, indent=2, default=str), None)
         return
     out.print(_report_table(result))
@@ -336,6 +383,54 @@ def doctor(
         )
     if not healthy(checks):
         raise typer.Exit(1)
+
+
+consent_app = typer.Typer(help="Consents for restricted backends (their weights carry their own licence).")
+app.add_typer(consent_app, name="consent")
+
+
+@consent_app.command("list", help="Stored consents, and what the environment allows for this run.")
+def consent_list() -> None:
+    from ser_core import consent
+    from ser_core.settings import get_settings
+
+    settings = get_settings()
+    consents = consent.store(settings)
+    records = consents.read()
+    if consents.problem is not None:
+        err.print(f"[yellow]warning:[/] {escape(consents.problem)}; treated as no consent", highlight=False)
+    out.print(f"consent file: {consents.path}", highlight=False)
+    for backend_id, record in sorted(records.items()):
+        out.print(
+            f"  {backend_id}: licence {record.get('licence_id')}, granted {record.get('granted_at')}",
+            highlight=False,
+        )
+    if not records:
+        out.print("  (no stored consent)", highlight=False)
+    if settings.enable_restricted_backends:
+        out.print("this run: SER_ENABLE_RESTRICTED_BACKENDS allows every restricted backend", highlight=False)
+    if settings.allowed_restricted_backends.strip():
+        out.print(
+            f"this run: SER_ALLOWED_RESTRICTED_BACKENDS={settings.allowed_restricted_backends}",
+            highlight=False,
+        )
+
+
+@consent_app.command("revoke", help="Remove the stored consent for BACKEND (or every one with --all).")
+def consent_revoke(
+    backend: Annotated[str | None, typer.Argument(help="Backend id, e.g. emotion2vec.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Revoke every stored consent.")] = False,
+) -> None:
+    from ser_core import consent
+    from ser_core.settings import get_settings
+
+    if (backend is None) == (not all_):
+        raise typer.BadParameter("name one BACKEND or pass --all")
+    try:
+        removed = consent.store(get_settings()).revoke(None if all_ else backend)
+    except SerError as exc:
+        raise _fail(exc) from None
+    out.print(f"revoked: {', '.join(removed)}" if removed else "nothing to revoke", highlight=False)
 
 
 def _split(value: str | None) -> list[str] | None:

@@ -32,6 +32,7 @@ def run_checks(settings: Settings) -> list[Check]:
     return [
         _ffmpeg(),
         *_profiles(settings),
+        *_consents(settings),
         *_transcriber(settings),
         *_plugins(),
         *_dirs(settings),
@@ -78,13 +79,40 @@ def _profiles(settings: Settings) -> list[Check]:
             continue
         meta = model.meta
         if (meta.backend_id, meta.backend_model_id) != (profile.backend_id, model_id):
-            detail = f"model {model.path} was trained on {meta.backend_id} {meta.backend_model_id}, not {model_id}"
+            detail = (
+                f"model {model.path} was trained on {meta.backend_id} {meta.backend_model_id}, not {model_id}"
+            )
             checks.append(Check(name, severity, detail, f"ser train --profile {profile.name} -d DATASET"))
             continue
         detail = f"backend {profile.backend_id} ({model_id}), model {model.path}"
-        if profile.restricted:
-            detail += "; restricted: needs consent"
         checks.append(Check(name, "ok", detail))
+    return checks
+
+
+def _consents(settings: Settings) -> list[Check]:
+    """Restricted backends: consented or not, and whether the consent store is usable."""
+    from ser_core import consent
+    from ser_core.plugins import registry
+    from ser_core.profiles import PROFILES
+
+    backends = registry("ser_register_backends")
+    checks = []
+    store = consent.store(settings)
+    store.read()
+    if store.problem is not None:
+        checks.append(
+            Check("consent file", "warn", f"{store.problem}; treated as no consent", f"rm {store.path}")
+        )
+    for profile in PROFILES.values():
+        if not profile.restricted or profile.backend_id not in backends:
+            continue
+        name = f"consent {profile.backend_id}"
+        granted = consent.how(settings, profile.backend_id)
+        if granted is None:
+            fix = f"ser analyze FILE --profile {profile.name} --accept-restricted-backends"
+            checks.append(Check(name, "warn", "restricted backend, no consent yet", fix))
+        else:
+            checks.append(Check(name, "ok", f"consented ({granted})"))
     return checks
 
 

@@ -50,3 +50,9 @@ class TranscriberError(SerError):
     """The transcriber is not installed, its model cannot be found, or a language is unknown."""
 
     exit_code = 8
+
+
+class ConsentError(SerError):
+    """A restricted backend was asked for without the user's consent, or the consent store is unusable."""
+
+    exit_code = 9

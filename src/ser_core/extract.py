@@ -54,7 +54,9 @@ def _cache_path(cache_dir: Path, backend: EmbeddingBackend, data: bytes) -> Path
     return cache_dir / "features" / backend.backend_id / key[:2] / f"{key}.npy"
 
 
-def _cached(backend: EmbeddingBackend, path: str, cache_dir: Path | None) -> tuple[np.ndarray | None, Path | None]:
+def _cached(
+    backend: EmbeddingBackend, path: str, cache_dir: Path | None
+) -> tuple[np.ndarray | None, Path | None]:
     """The cached vector of a file (or None) and where it is or would be cached (None: no cache)."""
     if cache_dir is None:
         return None, None

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     #: Where `--save-transcript` writes; default `<data_dir>/transcripts`.
     transcripts_dir: Path | None = None
 
+    # Restricted backends (their weights carry their own licence): see ser_core.consent.
+    #: Where consents are stored; default `<data_dir>/restricted_backends_consent.json`.
+    restricted_backends_consent_file: Path | None = None
+    #: Comma-separated backend ids allowed for this run.
+    allowed_restricted_backends: str = ""
+    #: Allow every restricted backend for this run.
+    enable_restricted_backends: bool = False
+
     jobs: int = 1
     feature_cache: bool = True
 
@@ -69,6 +77,8 @@ class Settings(BaseSettings):
     def _derived_dirs(self) -> Settings:
         if self.transcripts_dir is None:
             self.transcripts_dir = self.data_dir / "transcripts"
+        if self.restricted_backends_consent_file is None:
+            self.restricted_backends_consent_file = self.data_dir / "restricted_backends_consent.json"
         return self
 
 
