@@ -1,5 +1,5 @@
 """Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `timeline`, `transcript`,
-`speed`, `picture`.
+`speed`, `picture`, `emotion2vec`.
 
 All but `tests` and `lint` read `../shared/corpora` (or `SER_CORPORA`).
 """
@@ -72,3 +72,13 @@ def picture(session: nox.Session) -> None:
     """Render the HTML timeline page in headless Chromium (apt-get install chromium) into docs/."""
     session.install(*PACKAGES)
     session.run("python", "scripts/render_picture.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def emotion2vec(session: nox.Session) -> None:
+    """The restricted emotion2vec plugin's tests (tiny model through FunASR; no network)."""
+    session.install(*PACKAGES)
+    session.install("torch==2.13.0")
+    session.install("--no-deps", "-e", "plugins/ser_backend_emotion2vec", "funasr==1.4.16")
+    session.install("omegaconf", "kaldiio")
+    session.run("pytest", "-q", "plugins/ser_backend_emotion2vec/tests", *session.posargs)

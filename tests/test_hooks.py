@@ -226,6 +226,8 @@ def test_trace_hooks(monkeypatch, capsys):
     assert "ser_register_backends [handcrafted]" in capsys.readouterr().err
 
 
-def test_backend_lookup_names_distribution():
+def test_backend_lookup_names_distribution(monkeypatch):
+    monkeypatch.setenv("SER_PLUGINS", "handcrafted")  # as if ser-backend-emotion2vec were not installed
+    plugins.reset()
     with pytest.raises(ser_core.errors.ProfileError, match="ser-backend-emotion2vec"):
         get_backend("accurate-research")

@@ -1,4 +1,4 @@
-"""Prototype: a tiny, randomly initialised emotion2vec model dir loaded via FunASR.
+"""A tiny, randomly initialised emotion2vec model directory, for tests (no weights exist offline).
 
 ``build_tiny_emotion2vec(out_dir)`` writes a model directory with the same file
 layout and config format as ``iic/emotion2vec_plus_large`` (config.yaml,
@@ -6,9 +6,9 @@ configuration.json, model.pt, tokens.txt) but with a few tiny layers, so that
 FunASR's real loading path (``funasr.AutoModel(model=<dir>)``) can be exercised
 offline. Only the sizes differ from the real model; keys are the real ones.
 
-Run with a Python that has funasr installed (see the report for the install)::
+Run with a Python that has funasr installed::
 
-    python plugins/ser_backend_emotion2vec/prototype_tiny_model.py [out_dir]
+    python -m ser_backend_emotion2vec.tiny [out_dir]
 """
 
 from __future__ import annotations

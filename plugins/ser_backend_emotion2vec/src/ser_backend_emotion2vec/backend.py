@@ -1,0 +1,121 @@
+"""emotion2vec through FunASR: frame embeddings at 50 Hz for the core's classifier and timeline,
+and the model's own 9-class head mapped onto the core's labels."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser_core.backend import EmbeddingBackend
+from ser_core.errors import ArtifactError
+
+DEFAULT_MODEL_ID = "iic/emotion2vec_plus_large"
+MIN_SAMPLES = 400  # the convolutional front end's receptive field
+#: The model's head labels (`tokens.txt`: "生气/angry", ...) -> the core's; other/unknown -> None.
+HEAD_LABELS = {
+    "angry": "angry",
+    "disgusted": "disgust",
+    "fearful": "fearful",
+    "happy": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "surprised": "surprised",
+    "other": None,
+    "<unk>": None,
+    "unknown": None,
+}
+
+
+def model_id() -> str:
+    return os.environ.get("SER_ACCURATE_RESEARCH_MODEL_ID", DEFAULT_MODEL_ID)
+
+
+def is_model_dir(path: Path) -> bool:
+    return path.is_dir() and ((path / "config.yaml").is_file() or (path / "configuration.json").is_file())
+
+
+def load(model: str, threads: int) -> Any:
+    """`funasr.AutoModel` for a local directory, or for a hub id (downloads, for users with a
+    network); a one-line `ArtifactError` when neither works. FunASR's own chatter is silenced."""
+    path = Path(model).expanduser()
+    if path.exists() and not is_model_dir(path):
+        raise ArtifactError(
+            f"{model}: not an emotion2vec model directory (no config.yaml or configuration.json)"
+        )
+    with contextlib.redirect_stdout(io.StringIO()):
+        import funasr
+
+        try:
+            return funasr.AutoModel(
+                model=str(path) if path.exists() else model,
+                disable_update=True,
+                device="cpu",
+                ncpu=threads,
+                disable_pbar=True,
+                log_level="ERROR",
+            )
+        except (RuntimeError, OSError, AssertionError) as exc:
+            if path.exists():
+                raise ArtifactError(
+                    f"{model}: cannot be loaded by FunASR ({str(exc).splitlines()[0]})"
+                ) from None
+            raise ArtifactError(
+                f"emotion2vec model {model!r} is not available locally and could not be downloaded "
+                f"(it comes from ModelScope: https://modelscope.cn/models/{model}); download it and set "
+                "SER_ACCURATE_RESEARCH_MODEL_ID to its directory"
+            ) from None
+
+
+class Emotion2vecBackend(EmbeddingBackend):
+    """Frames: emotion2vec's frame embeddings (50 Hz); pooled as mean and std."""
+
+    backend_id = "emotion2vec"
+    frame_rate = 50.0
+
+    def __init__(self, settings: Any = None) -> None:
+        self.model_id = model_id()
+        self.model = load(self.model_id, os.cpu_count() or 1)
+        self.width = int(self._generate(np.zeros(16000, np.float32), "utterance", True)["feats"].shape[-1])
+        self.dim = 2 * self.width
+
+    def config(self) -> dict[str, Any]:
+        return {"pooling": "mean+std"}
+
+    def _generate(self, signal: np.ndarray, granularity: str, embedding: bool) -> dict[str, Any]:
+        signal = np.asarray(signal, dtype=np.float32)
+        if len(signal) < MIN_SAMPLES:
+            signal = np.pad(signal, (0, MIN_SAMPLES - len(signal)))
+        with contextlib.redirect_stdout(io.StringIO()):
+            out = self.model.generate(
+                signal, granularity=granularity, extract_embedding=embedding, disable_pbar=True
+            )
+        return out[0]
+
+    def frames(self, signal: np.ndarray) -> np.ndarray:
+        return np.asarray(self._generate(signal, "frame", True)["feats"], dtype=np.float32)
+
+    def pool(self, frames: np.ndarray) -> np.ndarray:
+        if len(frames) == 0:
+            return np.zeros(self.dim, np.float32)
+        return np.concatenate([frames.mean(axis=0), frames.std(axis=0)]).astype(np.float32)
+
+    def head(self, signal: np.ndarray) -> dict[str, float]:
+        """The model's own emotion probabilities, on the core's labels ("other" and "unknown"
+        dropped, the rest renormalised): usable without training."""
+        result = self._generate(signal, "utterance", False)
+        return map_head(result["labels"], result["scores"])
+
+
+def map_head(labels: list[str], scores: list[float]) -> dict[str, float]:
+    mapped: dict[str, float] = {}
+    for label, score in zip(labels, scores, strict=True):
+        name = HEAD_LABELS.get(label.split("/")[-1].strip().lower())
+        if name is not None:
+            mapped[name] = mapped.get(name, 0.0) + float(score)
+    total = sum(mapped.values())
+    return {k: v / total for k, v in mapped.items()} if total > 0 else mapped
