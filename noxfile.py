@@ -80,5 +80,5 @@ def emotion2vec(session: nox.Session) -> None:
     session.install(*PACKAGES)
     session.install("torch==2.13.0")
     session.install("--no-deps", "-e", "plugins/ser_backend_emotion2vec", "funasr==1.4.16")
-    session.install("omegaconf", "kaldiio")
+    session.install("omegaconf", "kaldiio", "librosa", "requests")
     session.run("pytest", "-q", "plugins/ser_backend_emotion2vec/tests", *session.posargs)

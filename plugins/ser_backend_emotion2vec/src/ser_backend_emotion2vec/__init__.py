@@ -13,7 +13,7 @@ from ser_core.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-_missing = [name for name in ("torch", "funasr", "omegaconf") if importlib.util.find_spec(name) is None]
+_missing = [name for name in ("torch", "funasr", "omegaconf", "kaldiio", "librosa") if importlib.util.find_spec(name) is None]
 if _missing:
     raise ImportError(f"ser-backend-emotion2vec needs {', '.join(_missing)}: see its README for the install")
 
