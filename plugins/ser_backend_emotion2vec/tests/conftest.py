@@ -7,7 +7,8 @@ import importlib.util
 collect_ignore_glob = (
     []
     if all(
-        importlib.util.find_spec(name) for name in ("ser_backend_emotion2vec", "torch", "funasr", "omegaconf", "kaldiio", "librosa")
+        importlib.util.find_spec(name)
+        for name in ("ser_backend_emotion2vec", "torch", "funasr", "omegaconf", "kaldiio", "librosa")
     )
     else ["test_*.py"]
 )

@@ -106,3 +106,35 @@ def test_offline_hub_id_and_bad_directory(env, monkeypatch, tmp_path):
     _reset()
     with pytest.raises(ArtifactError, match="not an emotion2vec model directory"):
         get_backend("accurate-research")
+
+
+def test_own_head_works_without_training(env, tmp_path):
+    backend = get_backend("accurate-research")
+    signal = tone(220, 3.0, 0.5, 7)
+    # The shipped-by-the-weights head, as a core artifact: same numbers as FunASR's own head.
+    model = ser_core.api.get_model("accurate-research")
+    model.check_backend(backend, "accurate-research")
+    ours = dict(
+        zip(model.labels, model.predict_proba(backend.pool(backend.frames(signal))[None])[0], strict=True)
+    )
+    theirs = backend.head(signal)
+    assert ours == pytest.approx(theirs, abs=1e-5)
+    # ... so analyze runs with no model argument and no training, over time too.
+    path = tmp_path / "x.wav"
+    sf.write(path, np.concatenate([signal, np.zeros(SR, np.float32), tone(120, 3.0, 0.1, 8)]), SR)
+    result = ser_core.analyze(path, profile="accurate-research")
+    assert result.model == str(model.path) and len(result.segments) == 2
+    assert set(result.probabilities) == {
+        "angry",
+        "disgust",
+        "fearful",
+        "happy",
+        "neutral",
+        "sad",
+        "surprised",
+    }
+
+
+def test_long_audio_in_chunks(env):
+    frames = get_backend("accurate-research").frames(tone(180, 65.0, 0.4, 9))
+    assert abs(len(frames) - 65 * 50) <= 2 and np.isfinite(frames).all()

@@ -168,5 +168,7 @@ def test_doctor_sees_a_model_made_for_another_encoder(tiny):
 
     checks = {c.name: c for c in run_checks(get_settings())}  # builds no backend, loads no weights
     accurate = checks["profile accurate"]
-    assert accurate.status == "warn" and "not pack:tiny.en" in accurate.detail and "pack:base" in accurate.detail
+    assert (
+        accurate.status == "warn" and "not pack:tiny.en" in accurate.detail and "pack:base" in accurate.detail
+    )
     assert accurate.fix == "ser train --profile accurate -d DATASET"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ser_backend_hf.settings import HFSettings, parse_layers
-from ser_backend_hf.stitch import chunked
 from ser_backend_hf.xlsr import HFAudioBackend
 
 from ser_core.errors import ArtifactError
@@ -72,17 +71,6 @@ def test_long_audio_is_chunked_and_stitched(tiny_wav2vec2):
     assert cosine.mean() > 0.9
 
 
-def test_chunked_keeps_time_alignment():
-    signal = np.arange(16000 * 10, dtype=np.float32)
-
-    def encode(x):  # one "frame" per 20 ms holding the time of its first sample
-        return x[::320, None] / 16000
-
-    frames = chunked(signal, encode, 50.0, chunk_seconds=3.0, overlap_seconds=1.0)
-    assert frames.shape == (500, 1)
-    np.testing.assert_allclose(frames[:, 0], np.arange(500) * 0.02, atol=1e-6)
-
-
 def test_hub_id_offline_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
@@ -99,7 +87,9 @@ def test_parse_layers():
 
 
 def test_equal_length_clips_are_batched_with_the_same_numbers(tiny_wav2vec2):
-    backend = HFAudioBackend(hf=HFSettings(medium_model_id=str(tiny_wav2vec2), medium_layers="2-3", hf_device="cpu"))
+    backend = HFAudioBackend(
+        hf=HFSettings(medium_model_id=str(tiny_wav2vec2), medium_layers="2-3", hf_device="cpu")
+    )
     signals = [speechlike(1.0, seed) for seed in range(3)] + [speechlike(0.7, 5)]
     for signal, vector in zip(signals, backend.embed_many(signals), strict=True):
         np.testing.assert_allclose(vector, backend.embed(signal), rtol=1e-4, atol=1e-4)

@@ -13,7 +13,11 @@ from ser_core.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-_missing = [name for name in ("torch", "funasr", "omegaconf", "kaldiio", "librosa") if importlib.util.find_spec(name) is None]
+_missing = [
+    name
+    for name in ("torch", "funasr", "omegaconf", "kaldiio", "librosa")
+    if importlib.util.find_spec(name) is None
+]
 if _missing:
     raise ImportError(f"ser-backend-emotion2vec needs {', '.join(_missing)}: see its README for the install")
 
@@ -38,3 +42,13 @@ def ser_register_backends(register):
     register(
         "emotion2vec", _factory, model_id=model_id(), licence_id=LICENCE_ID, licence_summary=LICENCE_SUMMARY
     )
+
+
+@hookimpl
+def ser_default_models(register):
+    """The model's own head, as an artifact written when the backend first loads (so the
+    accurate-research profile works without training)."""
+    from ser_backend_emotion2vec.backend import head_model_path, model_id
+    from ser_core.settings import get_settings
+
+    register("accurate-research", head_model_path(get_settings().cache_dir, model_id()))

@@ -4,6 +4,7 @@ and the model's own 9-class head mapped onto the core's labels."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -16,6 +17,7 @@ from ser_core.errors import ArtifactError
 
 DEFAULT_MODEL_ID = "iic/emotion2vec_plus_large"
 MIN_SAMPLES = 400  # the convolutional front end's receptive field
+CHUNK_SECONDS, CHUNK_OVERLAP = 30.0, 2.0
 #: The model's head labels (`tokens.txt`: "生气/angry", ...) -> the core's; other/unknown -> None.
 HEAD_LABELS = {
     "angry": "angry",
@@ -33,6 +35,16 @@ HEAD_LABELS = {
 
 def model_id() -> str:
     return os.environ.get("SER_ACCURATE_RESEARCH_MODEL_ID", DEFAULT_MODEL_ID)
+
+
+def head_model_path(cache_dir: Path, model: str) -> Path:
+    """Where the artifact replicating the model's own head lives (written when the backend loads)."""
+    return Path(cache_dir) / "emotion2vec" / f"head-{hashlib.sha256(model.encode()).hexdigest()[:16]}.npz"
+
+
+def core_label(token: str) -> str | None:
+    """ "生气/angry" -> "angry"; "其他/other" and "<unk>" -> None."""
+    return HEAD_LABELS.get(token.split("/")[-1].strip().lower())
 
 
 def is_model_dir(path: Path) -> bool:
@@ -78,10 +90,52 @@ class Emotion2vecBackend(EmbeddingBackend):
     frame_rate = 50.0
 
     def __init__(self, settings: Any = None) -> None:
+        from ser_core.settings import get_settings
+
         self.model_id = model_id()
         self.model = load(self.model_id, os.cpu_count() or 1)
-        self.width = int(self._generate(np.zeros(16000, np.float32), "utterance", True)["feats"].shape[-1])
+        probe = self._generate(np.zeros(16000, np.float32), "utterance", True)
+        self.width = int(probe["feats"].shape[-1])
         self.dim = 2 * self.width
+        self.head_labels = list(probe["labels"])
+        if getattr(self.model.model, "proj", None) is not None:
+            self.save_head_model(head_model_path((settings or get_settings()).cache_dir, self.model_id))
+
+    def save_head_model(self, path: Path) -> Path:
+        """The model's own head as a ser_core model artifact, so `ser analyze --profile
+        accurate-research` works without training: on pooled [mean, std] vectors the classifier is
+        softmax(W @ mean + b), exactly what FunASR computes on the mean of the frames; rows for
+        "other" and "unknown" are dropped (the softmax renormalises over the rest)."""
+        from ser_core import __version__
+        from ser_core.artifacts import Model, ModelMeta
+        from ser_core.classifier import LogisticClassifier
+
+        proj = self.model.model.proj
+        weight = proj.weight.detach().float().cpu().numpy()
+        bias = proj.bias.detach().float().cpu().numpy()
+        keep = [(row, core_label(token)) for row, token in enumerate(self.head_labels) if core_label(token)]
+        rows, labels = [row for row, _ in keep], [label for _, label in keep]
+        coef = np.zeros((len(rows), self.dim))
+        coef[:, : self.width] = weight[rows]
+        arrays = {
+            "mean": np.zeros(self.dim),
+            "scale": np.ones(self.dim),
+            "coef": coef,
+            "intercept": bias[rows],
+        }
+        classifier = LogisticClassifier.from_state({"c": 1.0, "max_iter": 1, "labels": labels}, arrays)
+        meta = ModelMeta(
+            profile="accurate-research",
+            backend_id=self.backend_id,
+            backend_model_id=self.model_id,
+            backend_config=self.config(),
+            feature_dim=self.dim,
+            labels=labels,
+            classifier="",
+            ser_core_version=__version__,
+            training={"source": "the emotion2vec model's own 9-class head; other/unknown dropped"},
+        )
+        return Model(meta, classifier).save(path)
 
     def config(self) -> dict[str, Any]:
         return {"pooling": "mean+std"}
@@ -97,6 +151,13 @@ class Emotion2vecBackend(EmbeddingBackend):
         return out[0]
 
     def frames(self, signal: np.ndarray) -> np.ndarray:
+        """Frame embeddings at 50 Hz; audio longer than 30 s in chunks overlapping 2 s (attention
+        over the whole input would grow quadratically)."""
+        from ser_core.chunking import chunked
+
+        return chunked(signal, self._frames, self.frame_rate, CHUNK_SECONDS, CHUNK_OVERLAP)
+
+    def _frames(self, signal: np.ndarray) -> np.ndarray:
         return np.asarray(self._generate(signal, "frame", True)["feats"], dtype=np.float32)
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
@@ -114,7 +175,7 @@ class Emotion2vecBackend(EmbeddingBackend):
 def map_head(labels: list[str], scores: list[float]) -> dict[str, float]:
     mapped: dict[str, float] = {}
     for label, score in zip(labels, scores, strict=True):
-        name = HEAD_LABELS.get(label.split("/")[-1].strip().lower())
+        name = core_label(label)
         if name is not None:
             mapped[name] = mapped.get(name, 0.0) + float(score)
     total = sum(mapped.values())

@@ -1,4 +1,4 @@
-"""Encoders with a limited context: run them on overlapping chunks, stitch frames at 50 Hz."""
+"""Encoders with a limited context (Whisper, wav2vec2, emotion2vec): overlapping chunks, frames stitched."""
 
 from __future__ import annotations
 
