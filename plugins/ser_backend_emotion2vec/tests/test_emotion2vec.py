@@ -138,3 +138,13 @@ def test_own_head_works_without_training(env, tmp_path):
 def test_long_audio_in_chunks(env):
     frames = get_backend("accurate-research").frames(tone(180, 65.0, 0.4, 9))
     assert abs(len(frames) - 65 * 50) <= 2 and np.isfinite(frames).all()
+
+
+def test_weights_that_do_not_match_the_config_are_refused(env, monkeypatch, tmp_path):
+    folder = build_tiny_emotion2vec(tmp_path / "bad")
+    config = (folder / "config.yaml").read_text()
+    (folder / "config.yaml").write_text(config.replace("embed_dim: 32", "embed_dim: 48", 1))
+    monkeypatch.setenv("SER_ACCURATE_RESEARCH_MODEL_ID", str(folder))
+    _reset()
+    with pytest.raises(ArtifactError, match=r"weights do not match config\.yaml"):
+        get_backend("accurate-research")

@@ -83,6 +83,39 @@ def load(model: str, threads: int) -> Any:
             ) from None
 
 
+def check_weights(folder: Path, module: Any) -> None:
+    """FunASR loads weights non-strictly and skips any whose shape does not match the config, which
+    would leave random weights in place without a word: compare them ourselves (local dirs)."""
+    import json
+
+    import torch
+
+    if not is_model_dir(folder):
+        return
+    name = "model.pt"
+    meta = folder / "configuration.json"
+    if meta.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            name = json.loads(meta.read_text())["file_path_metas"]["init_param"]
+    try:
+        state = torch.load(folder / name, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ArtifactError(f"{folder / name}: cannot read the weights ({exc})") from None
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    wrong = [k for k, v in state.items() if k in expected and tuple(v.shape) != expected[k]]
+    missing = [k for k in expected if k not in state and not k.startswith(("ema", "_ema"))]
+    if wrong or missing:
+        what = (
+            f"{len(wrong)} with other shapes (e.g. {wrong[0]})"
+            if wrong
+            else f"{len(missing)} missing (e.g. {missing[0]})"
+        )
+        raise ArtifactError(f"{folder}: weights do not match config.yaml: {what}")
+
+
 class Emotion2vecBackend(EmbeddingBackend):
     """Frames: emotion2vec's frame embeddings (50 Hz); pooled as mean and std."""
 
@@ -94,6 +127,7 @@ class Emotion2vecBackend(EmbeddingBackend):
 
         self.model_id = model_id()
         self.model = load(self.model_id, os.cpu_count() or 1)
+        check_weights(Path(self.model_id).expanduser(), self.model.model)
         probe = self._generate(np.zeros(16000, np.float32), "utterance", True)
         self.width = int(probe["feats"].shape[-1])
         self.dim = 2 * self.width
