@@ -5,37 +5,26 @@ from __future__ import annotations
 import io
 import json
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from ser_core import plugins
-from ser_core.backend import EmbeddingBackend, get_backend
+from ser_core.backend import get_backend
 from ser_core.cli import app
 from ser_core.errors import ConsentError
 from ser_core.hookspecs import hookimpl
 from ser_core.settings import get_settings
 
+from .test_hooks import LoudnessBackend
+
 runner = CliRunner()
 
 
-class Restricted(EmbeddingBackend):
+class Restricted(LoudnessBackend):
     """Stands in for emotion2vec: same backend id, trivial features."""
 
     backend_id = "emotion2vec"
     model_id = "test"
-    frame_rate = 100.0
-    dim = 2
-
-    def __init__(self, settings=None):
-        pass
-
-    def frames(self, signal):
-        n = max(1, len(signal) // 160)
-        return np.abs(signal[: n * 160]).reshape(n, -1).mean(axis=1, keepdims=True)
-
-    def pool(self, frames):
-        return np.array([frames.mean(), frames.max()], np.float32) if len(frames) else np.zeros(2, np.float32)
 
 
 class RestrictedPlugin:
