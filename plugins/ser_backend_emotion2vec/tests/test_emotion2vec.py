@@ -148,3 +148,17 @@ def test_weights_that_do_not_match_the_config_are_refused(env, monkeypatch, tmp_
     _reset()
     with pytest.raises(ArtifactError, match=r"weights do not match config\.yaml"):
         get_backend("accurate-research")
+
+
+def test_without_funasr_the_profile_is_not_installed(env, monkeypatch):
+    import importlib.util
+    import sys
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "funasr" else real(name, *a))
+    monkeypatch.delitem(sys.modules, "ser_backend_emotion2vec")
+    _reset()
+    with pytest.raises(ser_core.errors.ProfileError, match="pip install ser-backend-emotion2vec"):
+        get_backend("accurate-research")
+    skipped = {s.name: s.reason for s in plugins.skipped_plugins()}
+    assert "needs funasr" in skipped["emotion2vec"]
