@@ -10,7 +10,17 @@ except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 from ser_core.api import analyze, evaluate, evaluate_model, train
+from ser_core.batch import analyze_many
 from ser_core.errors import SerError
 from ser_core.results import AnalysisResult
 
-__all__ = ["AnalysisResult", "SerError", "__version__", "analyze", "evaluate", "evaluate_model", "train"]
+__all__ = [
+    "AnalysisResult",
+    "SerError",
+    "__version__",
+    "analyze",
+    "analyze_many",
+    "evaluate",
+    "evaluate_model",
+    "train",
+]

@@ -128,13 +128,16 @@ Examples:
   ser analyze interview.m4a --language de --whisper-model base
 
   ser analyze a.wav b.flac --no-transcript --format csv --output emotions.csv
+
+  ser analyze calls/ --recursive --output-dir out --format srt   (resumable batch + run report)
 """
 
 
 @app.command(help=ANALYZE_HELP)
 def analyze(
     files: Annotated[
-        list[Path], typer.Argument(help="Audio files (wav, flac, ogg; mp3, m4a, video with ffmpeg).")
+        list[Path],
+        typer.Argument(help="Audio files (wav, flac, ogg; mp3, m4a, video with ffmpeg), folders or globs."),
     ],
     profile: Annotated[str | None, typer.Option(help="fast, medium, accurate or accurate-research.")] = None,
     model: Annotated[str | None, typer.Option(help="Model artifact; default: the profile's model.")] = None,
@@ -155,14 +158,39 @@ def analyze(
     save_transcript: Annotated[
         bool, typer.Option(help="Also write each transcript as CSV into the transcripts directory.")
     ] = False,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(help="Batch: one output per input here, a run report, inputs already done skipped."),
+    ] = None,
+    recursive: Annotated[bool, typer.Option(help="Look into subfolders of folder inputs.")] = False,
+    progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
 ) -> None:
     import ser_core
+    from ser_core.batch import expand
     from ser_core.exports import SINGLE_FILE, render, words_csv
     from ser_core.io import atomic_write_text, check_writable
     from ser_core.settings import get_settings
 
+    items = expand(files, recursive)
+    files = [source for source, _ in items]
+    kwargs = {
+        "profile": profile,
+        "model": model,
+        "transcript": transcript,
+        "language": language,
+        "whisper_model": whisper_model,
+    }
+    if output_dir is not None:
+        try:
+            _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
+            _batch(items, output_dir, format.value, kwargs, progress)
+        except SerError as exc:
+            raise _fail(exc) from None
+        return
+    if not files:
+        raise typer.BadParameter("no audio files found", param_hint="FILES")
     if format.value in SINGLE_FILE and len(files) > 1:
         raise typer.BadParameter(f"--format {format.value} takes one input file", param_hint="--format")
     results: list[ser_core.AnalysisResult] = []
@@ -173,14 +201,7 @@ def analyze(
             check_writable(output)  # fail now, not after the work
         for path in files:
             try:
-                result = ser_core.analyze(
-                    path,
-                    profile=profile,
-                    model=model,
-                    transcript=transcript,
-                    language=language,
-                    whisper_model=whisper_model,
-                )
+                result = ser_core.analyze(path, **kwargs)
             except ser_core.errors.AudioError as exc:
                 if len(files) == 1:
                     raise
@@ -196,6 +217,42 @@ def analyze(
     except SerError as exc:
         raise _fail(exc) from None
     if failures:
+        raise typer.Exit(3)
+
+
+def _batch(
+    items: list[tuple[Path, Path]], output_dir: Path, fmt: str, kwargs: dict[str, Any], bar: bool
+) -> None:
+    import ser_core
+    from ser_core import batch
+    from ser_core.exports import render
+
+    with _progress(bar) as start:
+        tick = start("analysing", len(items)) if start else None
+        report = batch.run(
+            items,
+            output_dir,
+            fmt,
+            lambda path: ser_core.analyze(path, **kwargs),
+            lambda r: render([r], fmt),
+            tick,
+        )
+    where = report.write()
+    for failure in report.failures:
+        err.print(f"[bold red]error:[/] {escape(failure['error'])}", highlight=False, soft_wrap=True)
+    table = Table(title=f"ser analyze -> {output_dir}")
+    for column in ("analysed", "skipped (done before)", "failed", "audio", "wall"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(len(report.analysed)),
+        str(len(report.skipped)),
+        str(len(report.failures)),
+        f"{report.audio_seconds / 60:.1f} min",
+        f"{report.seconds:.1f} s",
+    )
+    err.print(table)
+    err.print(f"run report: {where}", highlight=False)
+    if report.failures:
         raise typer.Exit(3)
 
 

@@ -1,0 +1,80 @@
+"""Batch runs: folders and globs in, one output per input, a run report, resumable, bad files recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import soundfile as sf
+from typer.testing import CliRunner
+
+import ser_core
+from ser_core.batch import REPORT_NAME, expand
+from ser_core.cli import app
+from ser_core.errors import AudioError
+
+from .conftest import SR, voice
+
+runner = CliRunner()
+
+
+def make_tree(root):
+    (root / "a" / "deep").mkdir(parents=True)
+    sf.write(root / "a" / "one.wav", voice(240, 2.0, 0.5, 5, 1, 0.05), SR)
+    sf.write(root / "a" / "deep" / "two.flac", voice(110, 2.0, 0.08, 2, 2, 0.01), SR)
+    (root / "a" / "notes.txt").write_text("not audio")
+    (root / "a" / "broken.wav").write_bytes(os.urandom(500))
+    return root / "a"
+
+
+def test_expand_folders_globs_and_files(tmp_path):
+    folder = make_tree(tmp_path)
+    assert [str(r) for _, r in expand([folder])] == ["broken.wav", "one.wav"]
+    assert [str(r) for _, r in expand([folder], recursive=True)] == ["broken.wav", "deep/two.flac", "one.wav"]
+    assert [p.name for p, _ in expand([str(folder / "*.wav")])] == ["broken.wav", "one.wav"]
+    assert expand([tmp_path / "missing.wav"]) == [(tmp_path / "missing.wav", Path("missing.wav"))]
+
+
+def test_batch_writes_outputs_report_and_resumes(tmp_path, trained_model):
+    folder = make_tree(tmp_path)
+    out = tmp_path / "out"
+    args = [
+        "analyze",
+        str(folder),
+        "--recursive",
+        "--output-dir",
+        str(out),
+        "--model",
+        str(trained_model),
+        "-f",
+        "csv",
+    ]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 3, first.output  # the broken file fails, the others are done
+    assert (
+        (out / "one.csv").is_file()
+        and (out / "deep" / "two.csv").is_file()
+        and not (out / "broken.csv").exists()
+    )
+    report = json.loads((out / REPORT_NAME).read_text())
+    assert sorted(a["output"] for a in report["analysed"]) == [
+        str(out / "deep" / "two.csv"),
+        str(out / "one.csv"),
+    ]
+    assert [f["path"] for f in report["failures"]] == [str(folder / "broken.wav")]
+    assert report["audio_seconds"] == 4.0
+    stamp = (out / "one.csv").stat().st_mtime_ns
+    second = runner.invoke(app, args)  # resumable: done inputs are skipped, the bad one retried
+    report = json.loads((out / REPORT_NAME).read_text())
+    assert second.exit_code == 3 and len(report["skipped"]) == 2 and report["analysed"] == []
+    assert (out / "one.csv").stat().st_mtime_ns == stamp
+
+
+def test_analyze_many_is_lazy_and_goes_on(tmp_path, trained_model):
+    folder = make_tree(tmp_path)
+    results = ser_core.analyze_many([folder / "broken.wav", folder / "one.wav"], model=trained_model)
+    path, first = next(results)
+    assert path.name == "broken.wav" and isinstance(first, AudioError)
+    path, second = next(results)
+    assert path.name == "one.wav" and second.label in {"angry", "sad"}
