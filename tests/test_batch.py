@@ -78,3 +78,17 @@ def test_analyze_many_is_lazy_and_goes_on(tmp_path, trained_model):
     assert path.name == "broken.wav" and isinstance(first, AudioError)
     path, second = next(results)
     assert path.name == "one.wav" and second.label in {"angry", "sad"}
+
+
+def test_parallel_jobs_give_the_same_outputs(tmp_path, trained_model):
+    folder = make_tree(tmp_path)
+    outputs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        args = ["analyze", str(folder), "--recursive", "--output-dir", str(out), "--model", str(trained_model)]
+        result = runner.invoke(app, [*args, "-f", "csv", "--jobs", str(jobs), "--no-progress"])
+        assert result.exit_code == 3
+        outputs[jobs] = {p.relative_to(out): p.read_text() for p in out.rglob("*.csv")}
+        report = json.loads((out / REPORT_NAME).read_text())
+        assert len(report["analysed"]) == 2 and len(report["failures"]) == 1
+    assert outputs[1] == outputs[2] and len(outputs[1]) == 2

@@ -65,33 +65,63 @@ def run(
     items: list[tuple[Path, Path]],
     output_dir: Path,
     fmt: str,
-    analyze: Callable[[Path], Any],
-    render: Callable[[Any], str],
+    kwargs: dict[str, Any],
+    jobs: int = 1,
     tick: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """Analyse each input whose output does not exist yet and write it; returns the report."""
+    """Analyse each input whose output does not exist yet (`ser_core.analyze(path, **kwargs)`),
+    write it in `fmt`, and return the report. `jobs` > 1 runs that many worker processes (each
+    loads the models once)."""
     report = RunReport(str(output_dir), fmt)
     start = time.perf_counter()
+    todo = []
     for source, relative in items:
         target = output_dir / relative.with_suffix(EXTENSIONS[fmt])
         if target.exists():
             report.skipped.append({"path": str(source), "output": str(target), "reason": "output exists"})
+            if tick is not None:
+                tick(1)
         else:
-            began = time.perf_counter()
-            try:
-                result = analyze(source)
-                atomic_write_text(target, render(result))
-            except SerError as exc:
-                report.failures.append({"path": str(source), "error": str(exc)})
-            else:
-                seconds = round(time.perf_counter() - began, 3)
-                report.analysed.append({"path": str(source), "output": str(target), "seconds": seconds})
-                report.audio_seconds += float(getattr(result, "duration", 0.0))
-        if tick is not None:
-            tick(1)
+            todo.append((source, target, fmt, kwargs))
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            outcomes: Iterable[tuple[str, dict[str, Any], float]] = pool.map(_one, todo)
+            _collect(outcomes, report, tick)
+    else:
+        _collect(map(_one, todo), report, tick)
     report.seconds = round(time.perf_counter() - start, 3)
     report.audio_seconds = round(report.audio_seconds, 3)
     return report
+
+
+def _one(task: tuple[Path, Path, str, dict[str, Any]]) -> tuple[str, dict[str, Any], float]:
+    from ser_core.api import analyze
+    from ser_core.exports import render
+
+    source, target, fmt, kwargs = task
+    began = time.perf_counter()
+    try:
+        result = analyze(source, **kwargs)
+        atomic_write_text(target, render([result], fmt))
+    except SerError as exc:
+        return "failed", {"path": str(source), "error": str(exc)}, 0.0
+    seconds = round(time.perf_counter() - began, 3)
+    return "analysed", {"path": str(source), "output": str(target), "seconds": seconds}, result.duration
+
+
+def _collect(
+    outcomes: Iterable[tuple[str, dict[str, Any], float]],
+    report: RunReport,
+    tick: Callable[[int], None] | None,
+) -> None:
+    for kind, record, audio in outcomes:
+        (report.analysed if kind == "analysed" else report.failures).append(record)
+        report.audio_seconds += audio
+        if tick is not None:
+            tick(1)
 
 
 def analyze_many(paths: Iterable[str | Path], **kwargs: Any) -> Iterator[tuple[Path, Any]]:

@@ -163,6 +163,7 @@ def analyze(
         typer.Option(help="Batch: one output per input here, a run report, inputs already done skipped."),
     ] = None,
     recursive: Annotated[bool, typer.Option(help="Look into subfolders of folder inputs.")] = False,
+    jobs: Annotated[int, typer.Option(help="Batch: worker processes (each loads the models once).")] = 1,
     progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
@@ -185,7 +186,7 @@ def analyze(
     if output_dir is not None:
         try:
             _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
-            _batch(items, output_dir, format.value, kwargs, progress)
+            _batch(items, output_dir, format.value, kwargs, progress, jobs)
         except SerError as exc:
             raise _fail(exc) from None
         return
@@ -221,22 +222,13 @@ def analyze(
 
 
 def _batch(
-    items: list[tuple[Path, Path]], output_dir: Path, fmt: str, kwargs: dict[str, Any], bar: bool
+    items: list[tuple[Path, Path]], output_dir: Path, fmt: str, kwargs: dict[str, Any], bar: bool, jobs: int
 ) -> None:
-    import ser_core
     from ser_core import batch
-    from ser_core.exports import render
 
     with _progress(bar) as start:
         tick = start("analysing", len(items)) if start else None
-        report = batch.run(
-            items,
-            output_dir,
-            fmt,
-            lambda path: ser_core.analyze(path, **kwargs),
-            lambda r: render([r], fmt),
-            tick,
-        )
+        report = batch.run(items, output_dir, fmt, kwargs, jobs, tick)
     where = report.write()
     for failure in report.failures:
         err.print(f"[bold red]error:[/] {escape(failure['error'])}", highlight=False, soft_wrap=True)
