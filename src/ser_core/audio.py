@@ -201,6 +201,13 @@ def _clean_ffmpeg_line(line: str, source: str) -> str:
     return line.removeprefix(source + ":").strip() or line
 
 
+def block_db(signal: np.ndarray, step: int) -> np.ndarray:
+    """Mean power in dB of each whole block of `step` samples (empty when the signal is shorter)."""
+    n = len(signal) // step
+    power = (np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1)
+    return 10 * np.log10(power + 1e-12)
+
+
 def envelope(
     signal: np.ndarray, max_points: int = 4000, sample_rate: int = SAMPLE_RATE
 ) -> tuple[np.ndarray, float]:
@@ -209,10 +216,8 @@ def envelope(
     duration = len(signal) / sample_rate
     rate = min(20.0, max_points / max(duration, 1e-9))
     step = max(1, int(sample_rate / rate))
-    n = len(signal) // step
-    if n == 0:
+    db = block_db(signal, step)
+    if len(db) == 0:
         return np.zeros(0, np.float32), rate
-    power = (np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1)
-    db = 10 * np.log10(power + 1e-12)
     values = np.clip((db - db.max() + 50.0) / 50.0, 0.0, 1.0)
     return values.astype(np.float32), sample_rate / step

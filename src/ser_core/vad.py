@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from ser_core.audio import SAMPLE_RATE
+from ser_core.audio import SAMPLE_RATE, block_db
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,9 @@ def _silero(signal: np.ndarray) -> np.ndarray:
 
 
 def _energy(signal: np.ndarray, hop: float = 0.01) -> np.ndarray:
-    step = int(hop * SAMPLE_RATE)
-    n = len(signal) // step
-    if n == 0:
+    db = block_db(signal, int(hop * SAMPLE_RATE))
+    if len(db) == 0:
         return np.zeros((0, 2))
-    power = (np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1)
-    db = 10 * np.log10(power + 1e-12)
     floor, loud = np.percentile(db, [10, 95])
     threshold = max(floor + 10.0, loud - 35.0, -65.0)
     active = db > threshold
@@ -93,13 +90,9 @@ def speech_extent(signal: np.ndarray, floor_db: float = 40.0, pad: float = PAD) 
     padded: a recording without its leading and trailing silence. Utterance vectors are pooled
     over this extent, in training and in analysis alike, so a model never learns how much silence
     a corpus happens to put around its clips."""
-    step = int(0.01 * SAMPLE_RATE)
-    n = len(signal) // step
     duration = len(signal) / SAMPLE_RATE
-    if n == 0:
+    db = block_db(signal, int(0.01 * SAMPLE_RATE))
+    if len(db) == 0:
         return 0.0, duration
-    db = 10 * np.log10(
-        (np.asarray(signal[: n * step], dtype=np.float64).reshape(n, step) ** 2).mean(axis=1) + 1e-12
-    )
     active = np.flatnonzero(db > db.max() - floor_db)
     return max(0.0, active[0] * 0.01 - pad), min(duration, (active[-1] + 1) * 0.01 + pad)
