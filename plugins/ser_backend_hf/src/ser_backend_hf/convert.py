@@ -38,20 +38,18 @@ filled, raises `ValueError`.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ser_backend_hf.ct2 import read_index, read_variables
+from ser_core.io import atomic_directory
 from ser_core.model_packs import sha256_file
 
 if TYPE_CHECKING:
@@ -292,17 +290,9 @@ def _convert_unlocked(ct2_dir: Path, out_dir: Path, name: str, sha256: str | Non
         "architecture": "WhisperEncoder",
         "dtype": "float32",
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as staging:
         encoder.save_pretrained(str(staging))
         (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging)
     log.info("converted %s (%s) into %s", name, source, out_dir)
     return out_dir
 
