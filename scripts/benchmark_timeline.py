@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 import ser_core
-from ser_core.api import _fit, _meta, features_of
-from ser_core.artifacts import Model
+from ser_core.api import _fit, features_of
+from ser_core.artifacts import Model, ModelMeta
 from ser_core.audio import SAMPLE_RATE, load_audio
 from ser_core.backend import get_backend
 from ser_core.classifier import DEFAULT_KIND
@@ -59,7 +59,9 @@ def speech_spans(signal: np.ndarray) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in speech_regions(signal, "silero", merge_gap=0.3)]
 
 
-def compose(clips: list[tuple[np.ndarray, str]], pause: float) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+def compose(
+    clips: list[tuple[np.ndarray, str]], pause: float
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
     """The recording, and its reference: (start, end, label) of each clip's speech, in order."""
     silence = np.zeros(int(pause * SAMPLE_RATE), np.float32)
     parts, reference, t = [], [], 0.0
@@ -130,13 +132,15 @@ def main() -> None:
             test = speakers == speaker
             fitted = _fit(data.vectors[~test], list(labels[~test]), args.classifier, {})
             model_path = Path(tmp) / "fold.npz"
-            Model(_meta(args.profile, backend, fitted.labels), fitted).save(model_path)
+            Model(ModelMeta.for_backend(args.profile, backend, fitted.labels), fitted).save(model_path)
             # Utterance level: each clip alone.
             probs = fitted.predict_proba(data.vectors[test])
             predicted = [fitted.labels[i] for i in probs.argmax(axis=1)]
             order = rng.permutation(np.flatnonzero(test))
             clips = [(load_audio(data.items[i].path), data.items[i].label) for i in order]
-            corpus = per_corpus.setdefault(data.items[order[0]].corpus, {k: [] for k in ("ft", "fp", "ct", "cp", "be")})
+            corpus = per_corpus.setdefault(
+                data.items[order[0]].corpus, {k: [] for k in ("ft", "fp", "ct", "cp", "be")}
+            )
             clip_truth += list(labels[test])
             clip_pred += predicted
             corpus["ct"] += list(labels[test])

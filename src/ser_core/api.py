@@ -267,20 +267,6 @@ def _fit(features: np.ndarray, labels: list[str], classifier: str, params: dict[
     return make_classifier(classifier, **params).fit(features, labels)
 
 
-def _meta(profile: str, backend: EmbeddingBackend, labels: list[str], **extra: Any) -> ModelMeta:
-    return ModelMeta(
-        profile=profile,
-        backend_id=backend.backend_id,
-        backend_model_id=backend.model_id,
-        backend_config=backend.config(),
-        feature_dim=backend.dim,
-        labels=labels,
-        classifier="",
-        ser_core_version=__version__,
-        **extra,
-    )
-
-
 # --- evaluation ---------------------------------------------------------------------------------
 
 
@@ -451,7 +437,7 @@ def train(
     fitted = _fit(data.vectors, data.labels, classifier, params)
     info = summary(data.items)
     info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures))
-    meta = _meta(profile, backend, fitted.labels, training=info, metrics=metrics)
+    meta = ModelMeta.for_backend(profile, backend, fitted.labels, training=info, metrics=metrics)
     model = Model(meta, fitted)
     target = Path(out) if out is not None else get_settings().models_dir / f"{profile}.npz"
     model.save(target)

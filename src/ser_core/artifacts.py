@@ -49,6 +49,23 @@ class ModelMeta(BaseModel):
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     sha256: str = ""
 
+    @classmethod
+    def for_backend(cls, profile: str, backend: Any, labels: list[str], **extra: Any) -> ModelMeta:
+        """Metadata of a model over `backend`'s vectors (the classifier kind is filled in on save)."""
+        from ser_core import __version__
+
+        return cls(
+            profile=profile,
+            backend_id=backend.backend_id,
+            backend_model_id=backend.model_id,
+            backend_config=backend.config(),
+            feature_dim=backend.dim,
+            labels=labels,
+            classifier="",
+            ser_core_version=__version__,
+            **extra,
+        )
+
 
 def _digest(meta: ModelMeta, arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()

@@ -155,7 +155,9 @@ def test_without_funasr_the_profile_is_not_installed(env, monkeypatch):
     import sys
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "funasr" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "funasr" else real(name, *a)
+    )
     monkeypatch.delitem(sys.modules, "ser_backend_emotion2vec")
     _reset()
     with pytest.raises(ser_core.errors.ProfileError, match="pip install ser-backend-emotion2vec"):

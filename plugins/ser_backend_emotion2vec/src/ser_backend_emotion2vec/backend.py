@@ -140,7 +140,6 @@ class Emotion2vecBackend(EmbeddingBackend):
         accurate-research` works without training: on pooled [mean, std] vectors the classifier is
         softmax(W @ mean + b), exactly what FunASR computes on the mean of the frames; rows for
         "other" and "unknown" are dropped (the softmax renormalises over the rest)."""
-        from ser_core import __version__
         from ser_core.artifacts import Model, ModelMeta
         from ser_core.classifier import LogisticClassifier
 
@@ -158,15 +157,10 @@ class Emotion2vecBackend(EmbeddingBackend):
             "intercept": bias[rows],
         }
         classifier = LogisticClassifier.from_state({"c": 1.0, "max_iter": 1, "labels": labels}, arrays)
-        meta = ModelMeta(
-            profile="accurate-research",
-            backend_id=self.backend_id,
-            backend_model_id=self.model_id,
-            backend_config=self.config(),
-            feature_dim=self.dim,
-            labels=labels,
-            classifier="",
-            ser_core_version=__version__,
+        meta = ModelMeta.for_backend(
+            "accurate-research",
+            self,
+            labels,
             training={"source": "the emotion2vec model's own 9-class head; other/unknown dropped"},
         )
         return Model(meta, classifier).save(path)
