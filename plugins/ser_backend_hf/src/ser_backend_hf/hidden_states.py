@@ -44,8 +44,14 @@ class HiddenStateBackend(EmbeddingBackend):
         return np.tensordot(self.weights, np.stack(chosen), axes=1).astype(np.float32)
 
     def frames(self, signal: np.ndarray) -> np.ndarray:
-        chunk = min(self.hf.hf_chunk_seconds, self.max_chunk_seconds)
-        return chunked(signal, self.encode_chunk, self.frame_rate, chunk, self.hf.hf_chunk_overlap)
+        return chunked(
+            signal, self.encode_chunk, self.frame_rate, self.chunk_seconds, self.hf.hf_chunk_overlap
+        )
+
+    @property
+    def chunk_seconds(self) -> float:
+        """The longest audio encoded in one pass."""
+        return min(self.hf.hf_chunk_seconds, self.max_chunk_seconds)
 
     def encode_chunk(self, signal: np.ndarray) -> np.ndarray:
         return self.encode_batch(signal[None])[0]
@@ -60,10 +66,7 @@ class HiddenStateBackend(EmbeddingBackend):
         out: list[np.ndarray | None] = [None] * len(signals)
         groups: dict[int, list[int]] = {}
         for i, signal in enumerate(signals):
-            if (
-                len(signal) <= self.max_chunk_seconds * 16000
-                and len(signal) <= self.hf.hf_chunk_seconds * 16000
-            ):
+            if len(signal) <= self.chunk_seconds * 16000:
                 groups.setdefault(len(signal), []).append(i)
             else:
                 out[i] = self.embed(signal)
