@@ -15,7 +15,7 @@ import numpy as np
 from ser_core import __version__
 from ser_core.alignment import clamp_to_speech, join_text, label_words, split_sentences
 from ser_core.artifacts import Model, ModelMeta, load_model
-from ser_core.audio import duration_seconds, envelope, is_silent, load_audio
+from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, stream_audio
 from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
@@ -24,10 +24,11 @@ from ser_core.extract import extract
 from ser_core.io import atomic_write_text
 from ser_core.labels import ordered
 from ser_core.metrics import classification_report
+from ser_core.pieces import pieces
 from ser_core.plugins import get_plugin_manager, registry
 from ser_core.results import AnalysisResult, Segment, Sentence, Word
 from ser_core.settings import Settings, get_settings
-from ser_core.transcriber import get_transcriber
+from ser_core.transcriber import Transcriber, get_transcriber
 from ser_core.vad import speech_regions
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,11 @@ def analyze(
 ) -> AnalysisResult:
     """The emotion of a recording (utterance label and probabilities, segments over its speech)
     and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
-    words, sentences and the merged timeline."""
+    words, sentences and the merged timeline.
+
+    The audio is decoded as a stream and analysed in pieces of at most `piece_seconds` (cut at
+    quiet moments), so memory does not grow with the recording's length. A recording of several
+    pieces gets as utterance probabilities the mean of its pieces', weighted by their speech."""
     settings = settings or get_settings()
     profile = profile or settings.default_profile
     backend = get_backend(profile)
@@ -103,46 +108,125 @@ def analyze(
     transcriber = get_transcriber(whisper_model, settings) if transcribe else None
     if transcriber is not None:
         transcriber.check_language(language)  # fail before the work, not after
-    signal = load_audio(path)
-    if is_silent(signal, settings.silence_peak):
+    found = _Found()
+    for offset, piece in pieces(stream_audio(path), settings.piece_seconds):
+        found.add_audio(piece)
+        if float(np.max(np.abs(piece))) >= settings.silence_peak:
+            part = _analyze_piece(piece, backend, fitted, transcriber, found.language or language, settings)
+            found.add(part, offset / SAMPLE_RATE)
+    if found.peak < settings.silence_peak:
         raise AudioError(path, f"audio is silent (peak below {settings.silence_peak:g})")
-    duration = duration_seconds(signal)
-    speech = speech_regions(signal, settings.vad, settings.vad_merge_gap)
-    frames = backend.frames(signal)
-    utterance = fitted.predict_proba(backend.embed_utterance(signal, frames)[None, :])[0]
-    segments = _segments(backend, fitted, frames, speech, settings)
-    words: list[Word] | None = None
-    sentences: list[Sentence] = []
-    spoken = None
-    if transcriber is not None:
-        said = transcriber.transcribe(signal, language, speech)
-        spoken = said.language
-        words = label_words(clamp_to_speech(said.words, speech), segments)
-        sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds))
-    timeline = get_plugin_manager().hook.ser_build_timeline(words=words, segments=segments, settings=settings)
+    utterance = found.utterance()
+    words = found.words if transcriber is not None else None
+    timeline = get_plugin_manager().hook.ser_build_timeline(
+        words=words, segments=found.segments, settings=settings
+    )
     best = int(utterance.argmax())
-    loudness, loudness_rate = envelope(signal)
+    loudness_values, loudness_rate = loudness(np.concatenate(found.loudness_db))
     return AnalysisResult(
         path=str(path),
         profile=profile,
         backend_id=backend.backend_id,
         backend_model_id=backend.model_id,
         model=str(fitted.path),
-        duration=round(duration, 3),
+        duration=round(found.samples / SAMPLE_RATE, 3),
         label=fitted.labels[best],
         confidence=round(float(utterance[best]), 4),
         probabilities=_rounded(fitted.labels, utterance),
-        speech=[(round(float(a), 3), round(float(b), 3)) for a, b in speech],
-        segments=segments,
+        speech=found.speech,
+        segments=found.segments,
         transcriber=None if transcriber is None else f"{transcriber.name} {transcriber.model_id}",
-        language=spoken,
-        words=words or [],
-        sentences=sentences,
+        language=found.language,
+        words=found.words,
+        sentences=found.sentences,
         timeline=timeline,
         ser_core_version=__version__,
-        envelope=[round(float(v), 3) for v in loudness],
+        envelope=[round(float(v), 3) for v in loudness_values],
         envelope_rate=loudness_rate,
     )
+
+
+@dataclass
+class _Part:
+    """What the analysis of one piece found, in seconds from the piece's start."""
+
+    utterance: np.ndarray
+    speech: np.ndarray
+    segments: list[Segment]
+    words: list[Word]
+    sentences: list[Sentence]
+    language: str | None
+
+
+@dataclass
+class _Found:
+    """What the pieces of a recording found so far, in seconds from the recording's start."""
+
+    samples: int = 0
+    peak: float = 0.0
+    loudness_db: list[np.ndarray] = field(default_factory=list)
+    utterances: list[np.ndarray] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    speech: list[tuple[float, float]] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+    sentences: list[Sentence] = field(default_factory=list)
+    language: str | None = None
+
+    def add_audio(self, piece: np.ndarray) -> None:
+        self.samples += len(piece)
+        self.peak = max(self.peak, float(np.max(np.abs(piece))))
+        self.loudness_db.append(block_db(piece, LOUDNESS_STEP))
+
+    def add(self, part: _Part, start: float) -> None:
+        self.utterances.append(part.utterance)
+        self.weights.append(float(np.sum(part.speech[:, 1] - part.speech[:, 0])))
+        self.speech += [(round(float(a + start), 3), round(float(b + start), 3)) for a, b in part.speech]
+        self.segments += _shifted(part.segments, start)
+        self.words += _shifted(part.words, start)
+        self.sentences += _shifted(part.sentences, start)
+        self.language = self.language or part.language
+
+    def utterance(self) -> np.ndarray:
+        """One piece: its probabilities; several: their mean weighted by seconds of speech."""
+        if len(self.utterances) == 1:
+            return self.utterances[0]
+        weights = np.asarray(self.weights)
+        weights = weights if weights.sum() > 0 else np.ones_like(weights)
+        return np.average(np.stack(self.utterances), axis=0, weights=weights)
+
+
+def _shifted(items: list[Any], seconds: float) -> list[Any]:
+    """Copies of timed results (segments, words, sentences) moved `seconds` later."""
+    if not seconds:
+        return items
+    return [
+        item.model_copy(update={"start": round(item.start + seconds, 3), "end": round(item.end + seconds, 3)})
+        for item in items
+    ]
+
+
+def _analyze_piece(
+    signal: np.ndarray,
+    backend: EmbeddingBackend,
+    fitted: Model,
+    transcriber: Transcriber | None,
+    language: str,
+    settings: Settings,
+) -> _Part:
+    speech = speech_regions(signal, settings.vad, settings.vad_merge_gap)
+    frames = backend.frames(signal)
+    utterance = fitted.predict_proba(backend.embed_utterance(signal, frames)[None, :])[0]
+    segments = _segments(backend, fitted, frames, speech, settings)
+    words: list[Word] = []
+    sentences: list[Sentence] = []
+    spoken = None
+    if transcriber is not None:
+        said = transcriber.transcribe(signal, language, speech)
+        spoken = said.language if len(speech) else None
+        words = label_words(clamp_to_speech(said.words, speech), segments)
+        sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds))
+    return _Part(utterance, speech, segments, words, sentences, spoken)
 
 
 def _rounded(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, float]:

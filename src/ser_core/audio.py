@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,10 @@ _FFMPEG_EXTS = frozenset(
 ) | {".opus"}
 _MIN_RATE, _MAX_RATE = 1000, 768000
 _MAX_CHANNELS = 256
-_BLOCK_FRAMES = 1 << 16
+#: libsndfile's frame count when the header does not know the length (a streamed FLAC, say).
+_UNKNOWN_FRAMES = 2**63 - 1
+#: Most samples (all channels) decoded at once, whatever the block length asked for.
+_MAX_BLOCK_SAMPLES = 1 << 22
 _INSTALL_FFMPEG = "install ffmpeg (`apt-get install ffmpeg` or `brew install ffmpeg`)"
 
 
@@ -46,30 +50,41 @@ def load_audio(
     Inputs longer than `max_seconds` (default: the `max_audio_seconds` setting) are rejected before
     decoding. Every failure is an `AudioError` whose message starts with the path.
     """
+    blocks = list(stream_audio(path, sample_rate=sample_rate, max_seconds=max_seconds))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    if samples.size == 0:
+        raise AudioError(path, "contains no audio samples")
+    return samples
+
+
+def stream_audio(
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    max_seconds: float | None = None,
+    block_seconds: float = 5.0,
+) -> Iterator[np.ndarray]:
+    """The file's audio as consecutive 1-D float32 blocks (mono, at `sample_rate`) of about
+    `block_seconds`, decoded and resampled as they are read: memory does not grow with the
+    file's length. Same checks and errors as `load_audio`; an error may come after some blocks."""
     limit = get_settings().max_audio_seconds if max_seconds is None else float(max_seconds)
     if not limit > 0:
         raise ValueError(f"max_seconds must be positive, got {limit}")
     _check_file(path)
     ext = Path(path).suffix.lower()
-    if ext in _FFMPEG_EXTS:
-        samples = _decode_ffmpeg(path, sample_rate, limit)
-        rate = sample_rate
-    else:
+    if ext not in _FFMPEG_EXTS:
         try:
-            samples, rate = _decode_soundfile(path, limit)
+            f = _open_soundfile(path)
         except _NotSoundfile as exc:
             if ext in _SOUNDFILE_EXTS:
                 raise AudioError(path, f"not a readable audio file ({exc})") from None
             if shutil.which("ffmpeg") is None:
                 hint = f"for mp3/m4a/webm and similar, {_INSTALL_FFMPEG}"
                 raise AudioError(path, f"not a readable audio file ({exc}; {hint})") from None
-            samples, rate = _decode_ffmpeg(path, sample_rate, limit), sample_rate
-    if rate != sample_rate:
-        samples = soxr.resample(samples, rate, sample_rate, quality="HQ")
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
-    if samples.size == 0:
-        raise AudioError(path, "contains no audio samples")
-    return samples
+        else:
+            yield from _soundfile_blocks(path, f, sample_rate, limit, block_seconds)
+            return
+    yield from _ffmpeg_blocks(path, sample_rate, limit, block_seconds)
 
 
 def is_silent(signal: np.ndarray, peak: float | None = None) -> bool:
@@ -111,15 +126,18 @@ def _too_long(path: str | os.PathLike[str], seconds: float | None, limit: float)
     return AudioError(path, f"too long ({length} of {limit:g} s; set SER_MAX_AUDIO_SECONDS to change it)")
 
 
-def _decode_soundfile(path: str | os.PathLike[str], limit: float) -> tuple[np.ndarray, int]:
-    """Mono float32 samples at the file's own rate; header checked before any sample is decoded.
-
-    Raises `_NotSoundfile` when libsndfile cannot open the file at all (the caller may try ffmpeg).
-    """
+def _open_soundfile(path: str | os.PathLike[str]) -> sf.SoundFile:
+    """Open with libsndfile; `_NotSoundfile` when it cannot (the caller may try ffmpeg)."""
     try:
-        f = sf.SoundFile(path)
+        return sf.SoundFile(path)
     except (RuntimeError, ValueError, TypeError, OSError) as exc:
         raise _NotSoundfile(_soundfile_reason(exc)) from None
+
+
+def _soundfile_blocks(
+    path: str | os.PathLike[str], f: sf.SoundFile, sample_rate: int, limit: float, block_seconds: float
+) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at `sample_rate`; the header is checked before any sample is decoded."""
     try:
         with f:
             frames, rate, channels = f.frames, f.samplerate, f.channels
@@ -129,18 +147,32 @@ def _decode_soundfile(path: str | os.PathLike[str], limit: float) -> tuple[np.nd
                 raise AudioError(path, f"not a readable audio file (implausible channel count {channels})")
             if frames <= 0:
                 raise AudioError(path, "contains no audio samples")
-            if frames / rate > limit:
+            if frames == _UNKNOWN_FRAMES:
+                # libsndfile cannot seek in a stream of unknown length (a FLAC written to a pipe), and
+                # soundfile seeks after every read of a seekable file: read it as a stream.
+                f.seekable = lambda: False  # type: ignore[method-assign]
+            elif frames / rate > limit:
                 raise _too_long(path, frames / rate, limit)
-            blocks = []
-            while (block := f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)).shape[0]:
+            resampler = None
+            if rate != sample_rate:
+                resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+            size = max(1, min(int(block_seconds * rate), _MAX_BLOCK_SAMPLES // channels))
+            decoded = 0
+            while (block := f.read(size, dtype="float32", always_2d=True)).shape[0]:
+                decoded += block.shape[0]
+                if decoded / rate > limit:  # a header may not know, or understate, the length
+                    raise _too_long(path, None, limit)
                 if not np.isfinite(block).all():
                     raise AudioError(path, "contains NaN or infinite samples")
-                blocks.append(block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0].copy())
+                mono = block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0].copy()
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono)
+                if mono.size:
+                    yield np.ascontiguousarray(mono, dtype=np.float32)
+            if resampler is not None and (tail := resampler.resample_chunk(np.zeros(0, np.float32), last=True)).size:
+                yield np.ascontiguousarray(tail, dtype=np.float32)
     except (RuntimeError, ValueError, TypeError, OSError) as exc:
         raise AudioError(path, f"not a readable audio file ({_soundfile_reason(exc)})") from None
-    if not blocks:
-        raise AudioError(path, "contains no audio samples")
-    return np.concatenate(blocks), rate
 
 
 def _soundfile_reason(exc: Exception) -> str:
@@ -152,8 +184,10 @@ def _soundfile_reason(exc: Exception) -> str:
     return f"libsndfile: {message}"
 
 
-def _decode_ffmpeg(path: str | os.PathLike[str], sample_rate: int, limit: float) -> np.ndarray:
-    """Mono float32 samples at `sample_rate` from `ffmpeg`; stops reading once past the length limit."""
+def _ffmpeg_blocks(
+    path: str | os.PathLike[str], sample_rate: int, limit: float, block_seconds: float
+) -> Iterator[np.ndarray]:
+    """Mono float32 blocks at `sample_rate` from an `ffmpeg` pipe; stops once past the length limit."""
     exe = shutil.which("ffmpeg")
     if exe is None:
         ext = Path(path).suffix.lower() or "this format"
@@ -164,35 +198,43 @@ def _decode_ffmpeg(path: str | os.PathLike[str], sample_rate: int, limit: float)
     cmd += ["-vn", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
     # 50 ms of slack for codec padding; a byte past the cap means the input is too long.
     cap = (int(min(limit, 1e9) * sample_rate) + sample_rate // 20) * 4
-    chunks: list[bytes] = []
+    size = max(4, int(block_seconds * sample_rate) * 4)
     received = 0
+    decoded = False
     with tempfile.TemporaryFile() as errfile:
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errfile)
         except OSError as exc:
             raise AudioError(path, f"cannot run ffmpeg ({exc.strerror or exc})") from None
         assert proc.stdout is not None
-        with proc:
-            while chunk := proc.stdout.read(min(1 << 20, cap + 1 - received)):
-                chunks.append(chunk)
+        try:
+            while chunk := proc.stdout.read(min(size, cap + 1 - received)):
                 received += len(chunk)
                 if received > cap:
-                    proc.kill()
                     raise _too_long(path, None, limit)
+                while len(chunk) % 4 and (more := proc.stdout.read(4 - len(chunk) % 4)):
+                    chunk += more
+                    received += len(more)
+                samples = np.frombuffer(chunk[: len(chunk) - len(chunk) % 4], dtype="<f4").astype(np.float32)
+                if not np.isfinite(samples).all():
+                    raise AudioError(path, "contains NaN or infinite samples")
+                if samples.size:
+                    decoded = True
+                    yield samples
             proc.stdout.close()
             returncode = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
         if returncode != 0:
             errfile.seek(0)
             lines = errfile.read().decode("utf-8", "replace").strip().splitlines()
             reason = _clean_ffmpeg_line(lines[0], source) if lines else f"exit status {returncode}"
             raise AudioError(path, f"not a readable audio file (ffmpeg: {reason})")
-    data = b"".join(chunks)
-    samples = np.frombuffer(data[: len(data) - len(data) % 4], dtype="<f4").astype(np.float32)
-    if samples.size == 0:
+    if not decoded:
         raise AudioError(path, "contains no audio samples")
-    if not np.isfinite(samples).all():
-        raise AudioError(path, "contains NaN or infinite samples")
-    return samples
 
 
 def _clean_ffmpeg_line(line: str, source: str) -> str:
@@ -208,16 +250,26 @@ def block_db(signal: np.ndarray, step: int) -> np.ndarray:
     return 10 * np.log10(power + 1e-12)
 
 
-def envelope(
-    signal: np.ndarray, max_points: int = 4000, sample_rate: int = SAMPLE_RATE
-) -> tuple[np.ndarray, float]:
-    """Loudness at up to 20 Hz (fewer points for long files): RMS in dB mapped to 0..1 over the
-    50 dB below the loudest block. Returns (values, rate in Hz)."""
-    duration = len(signal) / sample_rate
-    rate = min(20.0, max_points / max(duration, 1e-9))
-    step = max(1, int(sample_rate / rate))
-    db = block_db(signal, step)
+#: Samples per loudness block (50 ms): the envelope's finest resolution.
+LOUDNESS_STEP = SAMPLE_RATE // 20
+
+
+def envelope(signal: np.ndarray, max_points: int = 4000) -> tuple[np.ndarray, float]:
+    """Loudness of a signal at up to 20 Hz (fewer points for long files); see `loudness`."""
+    return loudness(block_db(signal, LOUDNESS_STEP), max_points)
+
+
+def loudness(db: np.ndarray, max_points: int = 4000) -> tuple[np.ndarray, float]:
+    """50 ms block powers (dB, from `block_db`) as values 0..1 over the 50 dB below the loudest,
+    neighbouring blocks averaged (in power) down to at most `max_points`. Returns (values, rate in Hz)."""
+    rate = SAMPLE_RATE / LOUDNESS_STEP
+    db = np.asarray(db, dtype=np.float64)
     if len(db) == 0:
         return np.zeros(0, np.float32), rate
+    group = -(-len(db) // max_points)
+    if group > 1:
+        starts = np.arange(0, len(db), group)
+        power = np.add.reduceat(10 ** (db / 10), starts) / np.diff(np.r_[starts, len(db)])
+        db = 10 * np.log10(power)
     values = np.clip((db - db.max() + 50.0) / 50.0, 0.0, 1.0)
-    return values.astype(np.float32), sample_rate / step
+    return values.astype(np.float32), rate / group
