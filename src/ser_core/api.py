@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,7 +20,7 @@ from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, strea
 from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
-from ser_core.errors import ArtifactError, AudioError, DatasetError
+from ser_core.errors import AnalysisTimeout, ArtifactError, AudioError, DatasetError
 from ser_core.extract import extract
 from ser_core.io import atomic_write_text
 from ser_core.labels import ordered
@@ -90,6 +91,7 @@ def analyze(
     transcript: bool | None = None,
     language: str | None = None,
     whisper_model: str | None = None,
+    timeout: float | None = None,
 ) -> AnalysisResult:
     """The emotion of a recording (utterance label and probabilities, segments over its speech)
     and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
@@ -97,19 +99,19 @@ def analyze(
 
     The audio is decoded as a stream and analysed in pieces of at most `piece_seconds` (cut at
     quiet moments), so memory does not grow with the recording's length. A recording of several
-    pieces gets as utterance probabilities the mean of its pieces', weighted by their speech."""
+    pieces gets as utterance probabilities the mean of its pieces', weighted by their speech.
+
+    `timeout`: seconds the analysis may take once the models are loaded, checked between pieces
+    (`AnalysisTimeout`); `ser_core.budget` adds retries and a hard kill in a worker process."""
     settings = settings or get_settings()
-    profile = profile or settings.default_profile
-    backend = get_backend(profile)
-    fitted = get_model(profile, model)
-    fitted.check_backend(backend, profile)
-    transcribe = settings.transcript if transcript is None else transcript
-    language = language or settings.language
-    transcriber = get_transcriber(whisper_model, settings) if transcribe else None
-    if transcriber is not None:
-        transcriber.check_language(language)  # fail before the work, not after
+    profile, backend, fitted, transcriber, language = prepare(
+        profile, model, settings, transcript, language, whisper_model
+    )
+    deadline = None if timeout is None else time.monotonic() + timeout
     found = _Found()
     for offset, piece in pieces(stream_audio(path), settings.piece_seconds):
+        if deadline is not None and time.monotonic() > deadline:
+            raise AnalysisTimeout(path, timeout)
         found.add_audio(piece)
         if float(np.max(np.abs(piece))) >= settings.silence_peak:
             part = _analyze_piece(piece, backend, fitted, transcriber, found.language or language, settings)
@@ -144,6 +146,29 @@ def analyze(
         envelope=[round(float(v), 3) for v in loudness_values],
         envelope_rate=loudness_rate,
     )
+
+
+def prepare(
+    profile: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    transcript: bool | None = None,
+    language: str | None = None,
+    whisper_model: str | None = None,
+) -> tuple[str, EmbeddingBackend, Model, Transcriber | None, str]:
+    """Load what `analyze` needs (cached per process): profile name, backend, model, transcriber
+    (None without transcript) and language; fails before any audio is read."""
+    settings = settings or get_settings()
+    profile = profile or settings.default_profile
+    backend = get_backend(profile)
+    fitted = get_model(profile, model)
+    fitted.check_backend(backend, profile)
+    transcribe = settings.transcript if transcript is None else transcript
+    language = language or settings.language
+    transcriber = get_transcriber(whisper_model, settings) if transcribe else None
+    if transcriber is not None:
+        transcriber.check_language(language)
+    return profile, backend, fitted, transcriber, language
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ser_core.audio import _FFMPEG_EXTS, _SOUNDFILE_EXTS
+from ser_core.budget import Runner, runner_for
 from ser_core.errors import SerError
 from ser_core.io import atomic_write_text
 
@@ -66,12 +67,15 @@ def run(
     output_dir: Path,
     fmt: str,
     kwargs: dict[str, Any],
-    jobs: int = 1,
+    jobs: int | None = 1,
     tick: Callable[[int], None] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> RunReport:
     """Analyse each input whose output does not exist yet (`ser_core.analyze(path, **kwargs)`),
     write it in `fmt`, and return the report. `jobs` > 1 runs that many worker processes (each
-    loads the models once)."""
+    loads the models once). `engine="ray"`: Ray actors do the work (`ser_core.ray_engine`; a local
+    cluster of `jobs` CPUs, or the cluster at `address`; `jobs` None: every CPU)."""
     report = RunReport(str(output_dir), fmt)
     start = time.perf_counter()
     todo = []
@@ -83,7 +87,14 @@ def run(
                 tick(1)
         else:
             todo.append((source, target, fmt, kwargs))
-    if jobs > 1 and len(todo) > 1:
+    if engine == "ray":
+        from ser_core import ray_engine
+
+        _collect(ray_engine.outcomes(todo, jobs, address), report, tick)
+        order = {str(task[0]): i for i, task in enumerate(todo)}  # the report in input order
+        for records in (report.analysed, report.failures):
+            records.sort(key=lambda record: order[record["path"]])
+    elif jobs is not None and jobs > 1 and len(todo) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -98,18 +109,26 @@ def run(
 
 
 def _one(task: tuple[Path, Path, str, dict[str, Any]]) -> tuple[str, dict[str, Any], float]:
-    from ser_core.api import analyze
     from ser_core.exports import render
 
     source, target, fmt, kwargs = task
     began = time.perf_counter()
     try:
-        result = analyze(source, **kwargs)
+        result = runner(kwargs).analyze(source)
         atomic_write_text(target, render([result], fmt))
     except SerError as exc:
         return "failed", {"path": str(source), "error": str(exc)}, 0.0
     seconds = round(time.perf_counter() - began, 3)
     return "analysed", {"path": str(source), "output": str(target), "seconds": seconds}, result.duration
+
+
+_runners: dict[str, Runner] = {}
+
+
+def runner(kwargs: dict[str, Any]) -> Runner:
+    """This process's runner (the profile's time budget) for these `analyze` arguments."""
+    fresh = runner_for(kwargs)
+    return _runners.setdefault(repr((sorted(kwargs.items()), fresh.budget)), fresh)
 
 
 def _collect(
@@ -126,11 +145,11 @@ def _collect(
 
 def analyze_many(paths: Iterable[str | Path], **kwargs: Any) -> Iterator[tuple[Path, Any]]:
     """`(path, AnalysisResult)` per input, lazily; a bad input yields `(path, SerError)` and the
-    iteration goes on. Keyword arguments are those of `ser_core.analyze`."""
-    from ser_core.api import analyze
-
-    for path in paths:
-        try:
-            yield Path(path), analyze(path, **kwargs)
-        except SerError as exc:
-            yield Path(path), exc
+    iteration goes on. Keyword arguments are those of `ser_core.analyze`; each input is analysed
+    under the profile's time budget (`ser_core.budget`)."""
+    with runner_for(kwargs) as guarded:
+        for path in paths:
+            try:
+                yield Path(path), guarded.analyze(path)
+            except SerError as exc:
+                yield Path(path), exc

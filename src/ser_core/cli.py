@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -30,6 +31,11 @@ err = Console(stderr=True)
 class ReportFormat(StrEnum):
     json = "json"
     table = "table"
+
+
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 def _fail(exc: SerError) -> typer.Exit:
@@ -130,6 +136,8 @@ Examples:
   ser analyze a.wav b.flac --no-transcript --format csv --output emotions.csv
 
   ser analyze calls/ --recursive --output-dir out --format srt   (resumable batch + run report)
+
+  ser analyze calls/ --output-dir out --engine ray --address auto   (batch on a Ray cluster)
 """
 
 
@@ -163,17 +171,40 @@ def analyze(
         typer.Option(help="Batch: one output per input here, a run report, inputs already done skipped."),
     ] = None,
     recursive: Annotated[bool, typer.Option(help="Look into subfolders of folder inputs.")] = False,
-    jobs: Annotated[int, typer.Option(help="Batch: worker processes (each loads the models once).")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            help="Batch: worker processes (each loads the models once); default 1, with Ray every CPU."
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine, typer.Option(help="Batch: local processes, or Ray actors (pip install 'ser-core[ray]').")
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Batch with Ray: join this cluster (auto, HOST:PORT, ray://HOST:PORT), not a local one."
+        ),
+    ] = None,
+    disable_timeouts: Annotated[
+        bool,
+        typer.Option(
+            "--disable-timeouts", help="No time budget per input (SER_<PROFILE>_TIMEOUT_SECONDS)."
+        ),
+    ] = False,
     progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
 ) -> None:
     import ser_core
-    from ser_core.batch import expand
+    from ser_core.batch import expand, runner
     from ser_core.exports import SINGLE_FILE, render, words_csv
     from ser_core.io import atomic_write_text, check_writable
     from ser_core.settings import get_settings
 
+    if disable_timeouts:  # an environment variable, so that worker processes see it too
+        os.environ["SER_DISABLE_TIMEOUTS"] = "true"
+        get_settings.cache_clear()
     items = expand(files, recursive)
     files = [source for source, _ in items]
     kwargs = {
@@ -186,10 +217,14 @@ def analyze(
     if output_dir is not None:
         try:
             _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
-            _batch(items, output_dir, format.value, kwargs, progress, jobs)
+            _batch(items, output_dir, format.value, kwargs, progress, jobs, engine.value, address)
         except SerError as exc:
             raise _fail(exc) from None
         return
+    if engine is not Engine.local or address is not None:
+        raise typer.BadParameter(
+            "--engine ray and --address are for batch runs (--output-dir)", param_hint="--engine"
+        )
     if not files:
         raise typer.BadParameter("no audio files found", param_hint="FILES")
     if format.value in SINGLE_FILE and len(files) > 1:
@@ -202,7 +237,7 @@ def analyze(
             check_writable(output)  # fail now, not after the work
         for path in files:
             try:
-                result = ser_core.analyze(path, **kwargs)
+                result = runner(kwargs).analyze(path)
             except ser_core.errors.AudioError as exc:
                 if len(files) == 1:
                     raise
@@ -222,13 +257,20 @@ def analyze(
 
 
 def _batch(
-    items: list[tuple[Path, Path]], output_dir: Path, fmt: str, kwargs: dict[str, Any], bar: bool, jobs: int
+    items: list[tuple[Path, Path]],
+    output_dir: Path,
+    fmt: str,
+    kwargs: dict[str, Any],
+    bar: bool,
+    jobs: int | None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> None:
     from ser_core import batch
 
     with _progress(bar) as start:
         tick = start("analysing", len(items)) if start else None
-        report = batch.run(items, output_dir, fmt, kwargs, jobs, tick)
+        report = batch.run(items, output_dir, fmt, kwargs, jobs, tick, engine, address)
     where = report.write()
     for failure in report.failures:
         err.print(f"[bold red]error:[/] {escape(failure['error'])}", highlight=False, soft_wrap=True)

@@ -21,6 +21,9 @@ class AudioError(SerError):
         self.cause = cause
         super().__init__(f"{self.path}: {cause}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable across worker processes
+        return type(self), (self.path, self.cause)
+
 
 class ArtifactError(SerError):
     """A model artifact is missing, tampered with, or does not match what it is used with."""
@@ -56,3 +59,28 @@ class ConsentError(SerError):
     """A restricted backend was asked for without the user's consent, or the consent store is unusable."""
 
     exit_code = 9
+
+
+class EngineError(SerError):
+    """A batch engine is not installed, or its cluster cannot be started or reached."""
+
+    exit_code = 10
+
+
+class AnalysisTimeout(AudioError):
+    """The analysis of an input ran past its profile's time budget."""
+
+    exit_code = 11
+
+    def __init__(self, path: str | os.PathLike[str], seconds: float | None, cause: str = "") -> None:
+        self.seconds = seconds
+        super().__init__(path, cause or f"analysis timed out after {seconds:g} s")
+
+    def __reduce__(self) -> tuple[type, tuple[str, float | None, str]]:  # type: ignore[override]
+        return type(self), (self.path, self.seconds, self.cause)
+
+
+class WorkerCrashed(AudioError):
+    """The process analysing an input died (killed, out of memory, crashed): worth another try."""
+
+    exit_code = 12

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     #: Allow every restricted backend for this run.
     enable_restricted_backends: bool = False
 
+    #: Turn off every profile's timeout (`SER_<PROFILE>_TIMEOUT_SECONDS`, see ser_core.budget).
+    disable_timeouts: bool = False
+
     jobs: int = 1
     feature_cache: bool = True
 
