@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     max_audio_seconds: float = 4 * 3600.0
     #: Recordings are decoded as a stream and analysed in pieces of at most this many seconds,
     #: cut at quiet moments, so memory does not grow with their length.
-    piece_seconds: float = Field(default=120.0, ge=10.0)
+    piece_seconds: float = Field(default=60.0, ge=10.0)
     #: Peak amplitude below which a file counts as silent.
     silence_peak: float = 1e-4
 
