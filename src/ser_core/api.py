@@ -22,7 +22,7 @@ from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
 from ser_core.errors import AnalysisTimeout, ArtifactError, AudioError, DatasetError
 from ser_core.extract import extract
-from ser_core.io import atomic_write_text
+from ser_core.io import atomic_write_text, check_writable
 from ser_core.labels import ordered
 from ser_core.metrics import classification_report
 from ser_core.pieces import pieces
@@ -385,8 +385,10 @@ def cross_validate(
     classifier: str = DEFAULT_KIND,
     classifier_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    on_fold: Callable[[list[str], Classifier, np.ndarray], None] | None = None,
 ) -> dict[str, Any]:
-    """Speaker-independent cross-validation: every speaker is in the test part of exactly one fold."""
+    """Speaker-independent cross-validation: every speaker is in the test part of exactly one fold.
+    `on_fold(test_speakers, fitted, test_mask)` is called with each fold's model."""
     params = classifier_params or {}
     labels_all = data.labels
     speakers = np.array(data.speakers, dtype=object)
@@ -399,6 +401,8 @@ def cross_validate(
         test = np.isin(speakers, group)
         train_labels = [lab for lab, t in zip(labels_all, test, strict=True) if not t]
         model = _fit(data.vectors[~test], train_labels, classifier, params)
+        if on_fold is not None:
+            on_fold(group, model, test)
         probs = model.predict_proba(data.vectors[test])
         predicted[test] = [model.labels[i] for i in probs.argmax(axis=1)]
         truth = [lab for lab, t in zip(labels_all, test, strict=True) if t]
@@ -426,6 +430,8 @@ def evaluate(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Speaker-independent cross-validation of a profile on datasets; optionally writes a JSON report."""
+    if report is not None:
+        check_writable(report)  # fail now, not after the work
     backend = get_backend(profile)
     data = load_features(datasets, backend, labels, jobs=jobs, progress=progress)
     result = cross_validate(data, folds, classifier, classifier_params, progress)
@@ -466,6 +472,8 @@ def evaluate_model(
     Files whose label the model does not know are left out, and the model's choice is restricted
     to the labels present in the data (its probabilities renormalised over them).
     """
+    if report is not None:
+        check_writable(report)  # fail now, not after the work
     path = model_path_for(profile or get_settings().default_profile, model)
     fitted = load_model(path)
     backend = get_backend(fitted.meta.profile)
@@ -528,6 +536,8 @@ def train(
     (`<name>.report.json`).
     """
     params = classifier_params or {}
+    target = Path(out) if out is not None else get_settings().models_dir / f"{profile}.npz"
+    check_writable(target)  # fail now, not after the work
     backend = get_backend(profile)
     data = load_features(datasets, backend, labels, jobs=jobs, progress=progress)
     label_set = ordered(data.labels)
@@ -548,7 +558,6 @@ def train(
     info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures))
     meta = ModelMeta.for_backend(profile, backend, fitted.labels, training=info, metrics=metrics)
     model = Model(meta, fitted)
-    target = Path(out) if out is not None else get_settings().models_dir / f"{profile}.npz"
     model.save(target)
     report = {
         "model": str(target),

@@ -338,7 +338,10 @@ def train(
 @app.command(help="Speaker-independent evaluation (or scoring an existing model on another corpus).")
 def evaluate(
     dataset: DatasetOption,
-    profile: Annotated[str, typer.Option(help="Profile to evaluate.")] = "fast",
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(help="Profile to evaluate; give it twice or more to compare on the same folds."),
+    ] = None,
     cv: Annotated[
         str, typer.Option(help="Cross-validation: 'speaker' (the only honest choice).")
     ] = "speaker",
@@ -355,6 +358,22 @@ def evaluate(
         ReportFormat, typer.Option("--format", "-f", help="Terminal output.")
     ] = ReportFormat.table,
     classifier: ClassifierOption = DEFAULT_KIND,
+    require_pass: Annotated[
+        bool, typer.Option(help="Comparing: exit 1 unless every check of the quality gate passes.")
+    ] = False,
+    min_uar_delta: Annotated[float | None, typer.Option(help="Gate: least UAR gain over the first profile.")] = None,
+    min_macro_f1_delta: Annotated[
+        float | None, typer.Option(help="Gate: least macro-F1 gain over the first profile.")
+    ] = None,
+    max_segments_per_minute: Annotated[
+        float | None, typer.Option(help="Gate: most timeline segments per minute of speech recording.")
+    ] = None,
+    min_median_segment_seconds: Annotated[
+        float | None, typer.Option(help="Gate: shortest acceptable median segment length.")
+    ] = None,
+    timeline_seconds: Annotated[
+        float, typer.Option(help="Comparing: length of each fold's long recording for timeline statistics.")
+    ] = 120.0,
     progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
@@ -365,6 +384,15 @@ def evaluate(
         raise _fail(
             SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')")
         )
+    profiles = profile or ["fast"]
+    if len(profiles) > 1 and model is None:
+        _compare(
+            dataset, profiles, folds, labels, report, jobs, format, classifier, progress, require_pass,
+            (min_uar_delta, min_macro_f1_delta, max_segments_per_minute, min_median_segment_seconds),
+            timeline_seconds, (accept_restricted_backends, accept_all_restricted_backends),
+        )
+        return
+    profile = profiles[0]
     try:
         _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
         with _progress(progress) as bar:
@@ -387,6 +415,67 @@ def evaluate(
         _emit(json.dumps(result, indent=2, default=str), None)
         return
     out.print(_report_table(result))
+
+
+def _compare(
+    dataset: list[Path],
+    profiles: list[str],
+    folds: int | None,
+    labels: str | None,
+    report: Path | None,
+    jobs: int,
+    format: ReportFormat,
+    classifier: str,
+    progress: bool,
+    require_pass: bool,
+    limits: tuple[float | None, float | None, float | None, float | None],
+    timeline_seconds: float,
+    accept: tuple[bool, bool],
+) -> None:
+    from ser_core.compare import Thresholds, compare
+
+    names = ("min_uar_delta", "min_macro_f1_delta", "max_segments_per_minute", "min_median_segment_seconds")
+    try:
+        for name in dict.fromkeys(profiles):
+            _accept(name, *accept)
+        thresholds = Thresholds.from_settings(**dict(zip(names, limits, strict=True)))
+        with _progress(progress) as bar:
+            result = compare(
+                dataset, profiles, folds=folds, labels=_split(labels), jobs=jobs, classifier=classifier,
+                thresholds=thresholds, timeline_seconds=timeline_seconds, report=report, progress=bar,
+            )
+    except SerError as exc:
+        raise _fail(exc) from None
+    if format is ReportFormat.json:
+        _emit(json.dumps(result, indent=2, default=str), None)
+    else:
+        out.print(_compare_table(result))
+    failed = [c for c in result["gate"]["checks"] if not c["passed"]]
+    if require_pass and failed:
+        what = "; ".join(f"{c['profile']} {c['check']} {c['value']:g} (limit {c['threshold']:g})" for c in failed)
+        err.print(f"[bold red]quality gate failed:[/] {escape(what)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _compare_table(result: dict[str, Any]) -> Table:
+    table = Table(title=f"profiles on the same folds ({result['cv']})")
+    for column in ("profile", "UAR", "WA", "macro-F1", "dUAR", "dF1", "seg/min", "median seg s"):
+        table.add_column(column, justify="left" if column == "profile" else "right")
+    for row in result["profiles"]:
+        delta = row.get("delta", {})
+        table.add_row(
+            row["profile"],
+            f"{row['uar']:.3f}",
+            f"{row['wa']:.3f}",
+            f"{row['macro_f1']:.3f}",
+            f"{delta['uar']:+.3f}" if delta else "-",
+            f"{delta['macro_f1']:+.3f}" if delta else "-",
+            f"{row['timeline']['segments_per_minute']:.2f}",
+            f"{row['timeline']['median_segment_seconds']:.2f}",
+        )
+    gate = "passed" if result["gate"]["passed"] else "failed"
+    table.caption = f"quality gate: {gate} ({len(result['gate']['checks'])} checks)"
+    return table
 
 
 def _report_table(result: dict[str, Any]) -> Table:

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     #: Turn off every profile's timeout (`SER_<PROFILE>_TIMEOUT_SECONDS`, see ser_core.budget).
     disable_timeouts: bool = False
 
+    # The quality gate of `ser evaluate --profile A --profile B --require-pass`: every later
+    # profile against the first, and the timeline of each on long recordings.
+    gate_min_uar_delta: float = 0.0
+    gate_min_macro_f1_delta: float = 0.0
+    gate_max_segments_per_minute: float = 12.0
+    gate_min_median_segment_seconds: float = 2.0
+
     jobs: int = 1
     feature_cache: bool = True
 

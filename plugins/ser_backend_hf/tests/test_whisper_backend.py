@@ -172,3 +172,24 @@ def test_doctor_sees_a_model_made_for_another_encoder(tiny):
         accurate.status == "warn" and "not pack:tiny.en" in accurate.detail and "pack:base" in accurate.detail
     )
     assert accurate.fix == "ser train --profile accurate -d DATASET"
+
+
+def test_fast_and_accurate_compared_on_the_same_folds(tiny, tmp_path):
+    from ser_core.compare import Thresholds, compare
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for s, speaker in enumerate(("03", "08", "09")):
+        for take in range(3):
+            sf.write(corpus / f"{speaker}a0{take + 1}Wa.wav", tone(230 + 10 * s, 1.5, 0.6, 10 * s + take), SR)
+            sf.write(
+                corpus / f"{speaker}a0{take + 1}Ta.wav", tone(110 + 5 * s, 1.5, 0.08, 10 * s + take + 5), SR
+            )
+    result = compare([corpus], ["fast", "accurate"], thresholds=Thresholds(-1.0, -1.0, 1000.0, 0.0))
+    fast, accurate = result["profiles"]
+    assert (fast["profile"], accurate["profile"]) == ("fast", "accurate")
+    assert [f["test_speakers"] for f in fast["folds"]] == [f["test_speakers"] for f in accurate["folds"]]
+    assert fast["n_files"] == accurate["n_files"] == 18
+    assert accurate["delta"]["uar"] == pytest.approx(accurate["uar"] - fast["uar"], abs=1e-4)
+    assert accurate["timeline"]["recordings"] == 3 and accurate["timeline"]["segments"] >= 3
+    assert result["gate"]["passed"]
