@@ -1,7 +1,7 @@
-"""Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `timeline`, `transcript`,
-`speed`, `picture`, `emotion2vec`.
+"""Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `batch`, `timeline`,
+`transcript`, `speed`, `memory`, `picture`, `emotion2vec`, `fuzz`.
 
-All but `tests` and `lint` read `../shared/corpora` (or `SER_CORPORA`).
+All but `tests`, `lint` and `fuzz` read `../shared/corpora` (or `SER_CORPORA`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def benchmark(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def batch(session: nox.Session) -> None:
+    """Batch throughput on RAVDESS (fast, no transcript): local engine (1 process) vs local Ray (2 actors)."""
+    session.install("-e", ".[offline,ray]", "-e", "plugins/ser_backend_handcrafted")
+    session.run("python", "scripts/benchmark_batch.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def timeline(session: nox.Session) -> None:
     """Timeline accuracy on long recordings composed from corpus clips (frame accuracy, boundaries)."""
     session.install(*PACKAGES)
@@ -68,6 +75,13 @@ def speed(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def memory(session: nox.Session) -> None:
+    """Peak RSS of `ser analyze` (fast, with transcript) on 1 min vs 60 min of speech (`-- --mp3`)."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/benchmark_memory.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def picture(session: nox.Session) -> None:
     """Render the HTML timeline page in headless Chromium (apt-get install chromium) into docs/."""
     session.install(*PACKAGES)
@@ -82,3 +96,13 @@ def emotion2vec(session: nox.Session) -> None:
     session.install("--no-deps", "-e", "plugins/ser_backend_emotion2vec", "funasr==1.4.16")
     session.install("omegaconf", "kaldiio", "librosa", "requests")
     session.run("pytest", "-q", "plugins/ser_backend_emotion2vec/tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """Coverage-guided fuzzing (atheris) of the audio and model loaders, 60 s each; libFuzzer flags
+    after `--` replace the default (`nox -s fuzz -- -max_total_time=600`)."""
+    session.install(*PACKAGES, "atheris")
+    flags = session.posargs or ["-max_total_time=60"]
+    for target in ("scripts/fuzz_audio.py", "scripts/fuzz_artifact.py"):
+        session.run("python", target, *flags)
