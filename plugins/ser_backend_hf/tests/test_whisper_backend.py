@@ -62,6 +62,18 @@ def tone(f0: float, seconds: float, loud: float, seed: int) -> np.ndarray:
     return (loud * source * envelope / 6 + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
 
+def two_moods(corpus):
+    """An Emo-DB-layout corpus of 3 speakers x 3 takes of loud high "angry" and quiet low "sad" tones."""
+    corpus.mkdir()
+    for s, speaker in enumerate(("03", "08", "09")):
+        for take in range(3):
+            sf.write(corpus / f"{speaker}a0{take + 1}Wa.wav", tone(230 + 10 * s, 1.5, 0.6, 10 * s + take), SR)
+            sf.write(
+                corpus / f"{speaker}a0{take + 1}Ta.wav", tone(110 + 5 * s, 1.5, 0.08, 10 * s + take + 5), SR
+            )
+    return corpus
+
+
 def test_frames_are_the_chosen_hidden_states(tiny):
     backend = ser_core.backend.get_backend("accurate")
     assert (backend.backend_id, backend.model_id) == ("hf_whisper", "pack:tiny.en")
@@ -81,14 +93,7 @@ def test_long_audio_is_encoded_in_chunks(tiny):
 
 
 def test_train_analyze_and_fail_closed_on_another_model(tiny, tmp_path, monkeypatch):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for s, speaker in enumerate(("03", "08", "09")):
-        for take in range(3):
-            sf.write(corpus / f"{speaker}a0{take + 1}Wa.wav", tone(230 + 10 * s, 1.5, 0.6, 10 * s + take), SR)
-            sf.write(
-                corpus / f"{speaker}a0{take + 1}Ta.wav", tone(110 + 5 * s, 1.5, 0.08, 10 * s + take + 5), SR
-            )
+    corpus = two_moods(tmp_path / "corpus")
     report = ser_core.evaluate([corpus], profile="accurate")
     assert report["uar"] >= 0.8, report["uar"]
     trained = ser_core.train([corpus], profile="accurate", out=tmp_path / "accurate.npz", holdout=0)
@@ -177,14 +182,7 @@ def test_doctor_sees_a_model_made_for_another_encoder(tiny):
 def test_fast_and_accurate_compared_on_the_same_folds(tiny, tmp_path):
     from ser_core.compare import Thresholds, compare
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for s, speaker in enumerate(("03", "08", "09")):
-        for take in range(3):
-            sf.write(corpus / f"{speaker}a0{take + 1}Wa.wav", tone(230 + 10 * s, 1.5, 0.6, 10 * s + take), SR)
-            sf.write(
-                corpus / f"{speaker}a0{take + 1}Ta.wav", tone(110 + 5 * s, 1.5, 0.08, 10 * s + take + 5), SR
-            )
+    corpus = two_moods(tmp_path / "corpus")
     result = compare([corpus], ["fast", "accurate"], thresholds=Thresholds(-1.0, -1.0, 1000.0, 0.0))
     fast, accurate = result["profiles"]
     assert (fast["profile"], accurate["profile"]) == ("fast", "accurate")
