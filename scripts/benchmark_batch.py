@@ -1,0 +1,90 @@
+"""Batch throughput of `ser analyze DIR --output-dir OUT` per engine: files/s and audio-hours per
+hour, fast profile, no transcript, JSON outputs, over RAVDESS (1080 files) by default.
+
+Each engine runs as the user would run it (a fresh `ser` process, empty output folder); the rate
+uses the run report's wall time, which for Ray includes starting and stopping the local cluster.
+`--engines local:1,ray:2` means the local engine with 1 worker process, then Ray with 2 actors;
+`--repeat 2` runs that sequence twice (interleaved, so load from elsewhere hits every engine).
+Numerical libraries get one thread per process, as Ray gives its actors (`--threads` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corpora import corpora_dir
+
+
+def run(files: list[str], engine: str, jobs: int, out: Path, profile: str, env: dict[str, str]) -> dict:
+    command = [sys.executable, "-m", "ser_core", "analyze", *files, "--output-dir", str(out)]
+    command += ["--profile", profile, "--no-transcript", "-f", "json", "--no-progress"]
+    command += ["--engine", engine, "--jobs", str(jobs)]
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - began
+    if done.returncode not in (0, 3):
+        sys.exit(f"{engine}:{jobs} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    report = json.loads((out / "ser-run-report.json").read_text())
+    return {"report": report, "wall": wall}
+
+
+def _cpu() -> str:
+    info = Path("/proc/cpuinfo")
+    names = (
+        [
+            line.split(":", 1)[1].strip()
+            for line in info.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        if info.exists()
+        else []
+    )
+    return names[0] if names else platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", default="ravdess", help="folder under the corpora directory")
+    parser.add_argument("--engines", default="local:1,ray:2", help="ENGINE:JOBS, comma-separated")
+    parser.add_argument("--profile", default="fast")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N files (0: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="run the engine sequence this often")
+    parser.add_argument("--threads", default="1", help="OMP/OpenBLAS/MKL threads per process ('' = unset)")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)
+        if args.threads:
+            env[var] = args.threads
+    folder = corpora_dir() / args.corpus
+    files = sorted(str(p) for p in folder.rglob("*.flac"))
+    inputs = files[: args.limit] if args.limit else [str(folder), "--recursive"]
+    print(
+        f"{args.corpus}: {len(files[: args.limit or None])} files; profile {args.profile}, no transcript, "
+        f"JSON outputs; {_cpu()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{args.threads or 'default'} numerical thread(s) per process, load average {os.getloadavg()[0]:.1f}"
+    )
+    for spec in args.engines.split(",") * args.repeat:
+        engine, _, jobs = spec.partition(":")
+        with tempfile.TemporaryDirectory(prefix="ser-batch-") as tmp:
+            done = run(inputs, engine, int(jobs or 1), Path(tmp) / "out", args.profile, env)
+        report = done["report"]
+        n, seconds, audio = len(report["analysed"]), report["seconds"], report["audio_seconds"]
+        print(
+            f"{engine}:{jobs:<3} {n} analysed, {len(report['failures'])} failed, {audio / 60:.1f} min audio: "
+            f"{seconds:6.1f} s in the run ({n / seconds:5.1f} files/s, {audio / seconds:5.0f} audio-hours/hour); "
+            f"{done['wall']:6.1f} s for the whole command; load average {os.getloadavg()[0]:.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
