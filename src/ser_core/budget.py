@@ -210,14 +210,7 @@ def _serve(conn: Connection, kwargs: dict[str, Any]) -> None:
     from ser_core.api import analyze, prepare
 
     try:
-        _, backend, fitted, _, _ = prepare(
-            kwargs.get("profile"),
-            kwargs.get("model"),
-            kwargs.get("settings"),
-            kwargs.get("transcript"),
-            kwargs.get("language"),
-            kwargs.get("whisper_model"),
-        )
+        _, backend, fitted, _, _ = prepare(**kwargs)
         # Part of the untimed setup: first calls that import or compile lazily.
         noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.01
         fitted.predict_proba(backend.embed(noise)[None, :])

@@ -159,14 +159,6 @@ class Worker:
 
 
 def _warm(kwargs: dict[str, Any]) -> None:
-    from ser_core.api import get_model
-    from ser_core.backend import get_backend
-    from ser_core.settings import get_settings
-    from ser_core.transcriber import get_transcriber
+    from ser_core.api import prepare
 
-    settings = get_settings()
-    profile = kwargs.get("profile") or settings.default_profile
-    get_backend(profile)
-    get_model(profile, kwargs.get("model"))
-    if settings.transcript if kwargs.get("transcript") is None else kwargs["transcript"]:
-        get_transcriber(kwargs.get("whisper_model"), settings)
+    prepare(**kwargs)
