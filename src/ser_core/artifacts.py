@@ -10,8 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import stat
+import tokenize
 import zipfile
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,20 +130,70 @@ class Model:
         return target
 
 
+#: What a damaged or forged archive can make zipfile, zlib and numpy's header parser raise.
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    TypeError,
+    EOFError,
+    KeyError,
+    NotImplementedError,  # an unsupported compression method
+    RuntimeError,  # an encrypted member
+    OverflowError,
+    zipfile.BadZipFile,
+    zlib.error,
+    tokenize.TokenError,  # numpy's fallback parser of a malformed .npy header (found by atheris)
+)
+
+
+def _read_arrays(target: Path) -> dict[str, np.ndarray]:
+    """The archive's `.npy` members as arrays, no pickle. Every size is checked before anything is
+    unpacked: the members' declared sizes against `MAX_ARTIFACT_BYTES` (zip bombs), and each array
+    header's shape against its member's size (a forged shape would otherwise be allocated)."""
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(target) as archive:
+        members = archive.infolist()
+        unpacked = sum(member.file_size for member in members)
+        if unpacked > MAX_ARTIFACT_BYTES:
+            raise ValueError(f"implausibly large when unpacked ({unpacked} bytes)")
+        for member in members:
+            name = member.filename.removesuffix(".npy")
+            if name == member.filename or name in arrays:
+                raise ValueError(f"unexpected member {member.filename!r}")
+            with archive.open(member) as handle:
+                version = np.lib.format.read_magic(handle)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                else:
+                    raise ValueError(f"{member.filename}: unsupported .npy version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"{member.filename}: object arrays are not allowed")
+                declared = math.prod(shape) * dtype.itemsize
+                if declared != member.file_size - handle.tell():
+                    raise ValueError(f"{member.filename}: array header does not match its size")
+            with archive.open(member) as handle:
+                arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
+    return arrays
+
+
 def load_model(path: str | os.PathLike[str]) -> Model:
     """Load and verify an artifact; any problem is an `ArtifactError` naming the file and the cause."""
     target = Path(path)
     try:
-        size = target.stat().st_size
+        info = target.stat()
     except OSError as exc:
         raise ArtifactError(f"{target}: cannot read model ({exc.strerror or exc})") from None
-    if size > MAX_ARTIFACT_BYTES:
-        raise ArtifactError(f"{target}: model file is implausibly large ({size} bytes)")
+    if not stat.S_ISREG(info.st_mode):
+        raise ArtifactError(f"{target}: not a ser_core model (not a regular file)")
+    if info.st_size > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"{target}: model file is implausibly large ({info.st_size} bytes)")
     try:
-        with np.load(target, allow_pickle=False) as archive:
-            contents = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ArtifactError(f"{target}: not a ser_core model ({type(exc).__name__}: {exc})") from None
+        contents = _read_arrays(target)
+    except _READ_ERRORS as exc:
+        reason = " ".join(str(exc).split())  # one line, whatever the parser said
+        raise ArtifactError(f"{target}: not a ser_core model ({type(exc).__name__}: {reason})") from None
     raw = contents.pop(_META_KEY, None)
     if raw is None or raw.dtype != np.uint8:
         raise ArtifactError(f"{target}: not a ser_core model (no metadata record)")

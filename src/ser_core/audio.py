@@ -48,7 +48,8 @@ def load_audio(
     """Return the file's audio as a 1-D float32 array, mono (channel mean), resampled to `sample_rate`.
 
     Inputs longer than `max_seconds` (default: the `max_audio_seconds` setting) are rejected before
-    decoding. Every failure is an `AudioError` whose message starts with the path.
+    decoding, or as soon as decoding passes the limit when the header does not tell the length.
+    Every failure is an `AudioError` whose message starts with the path.
     """
     blocks = list(stream_audio(path, sample_rate=sample_rate, max_seconds=max_seconds))
     samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 from ser_core.audio import _FFMPEG_EXTS, _SOUNDFILE_EXTS
 from ser_core.budget import Runner, runner_for
 from ser_core.errors import SerError
-from ser_core.io import atomic_write_text
+from ser_core.io import atomic_write_text, check_writable
 
 AUDIO_EXTENSIONS = _SOUNDFILE_EXTS | _FFMPEG_EXTS
 EXTENSIONS = {"json": ".json", "csv": ".csv", "srt": ".srt", "vtt": ".vtt", "table": ".txt", "html": ".html"}
@@ -31,10 +32,7 @@ def expand(inputs: Iterable[str | Path], recursive: bool = False) -> list[tuple[
         text = str(item)
         path = Path(text)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            files = sorted(
-                p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-            )
+            files = sorted(p for p in _files_in(path, recursive) if p.suffix.lower() in AUDIO_EXTENSIONS)
             found += [(p, p.relative_to(path)) for p in files]
         elif any(char in text for char in "*?["):
             matches = sorted(Path(p) for p in glob.glob(text, recursive=recursive))
@@ -42,6 +40,19 @@ def expand(inputs: Iterable[str | Path], recursive: bool = False) -> list[tuple[
         else:
             found.append((path, Path(path.name)))
     return found
+
+
+def _files_in(folder: Path, recursive: bool) -> Iterator[Path]:
+    """Files in `folder` (`recursive`: and its subfolders, linked ones too, each real folder once, so
+    a link loop cannot make the walk endless)."""
+    seen: set[str] = set()
+    for current, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        dirs[:] = sorted(dirs) if recursive and real not in seen else []
+        if real in seen:
+            continue
+        seen.add(real)
+        yield from (p for name in names if (p := Path(current, name)).is_file())
 
 
 @dataclass
@@ -76,6 +87,9 @@ def run(
     write it in `fmt`, and return the report. `jobs` > 1 runs that many worker processes (each
     loads the models once). `engine="ray"`: Ray actors do the work (`ser_core.ray_engine`; a local
     cluster of `jobs` CPUs, or the cluster at `address`; `jobs` None: every CPU)."""
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine {engine!r}: 'local' or 'ray'")
+    check_writable(Path(output_dir) / REPORT_NAME)  # fail now, not after the work
     report = RunReport(str(output_dir), fmt)
     start = time.perf_counter()
     todo = []

@@ -71,8 +71,13 @@ class LinearClassifier(Classifier):
         model.labels = [str(label) for label in params["labels"]]
         model.mean, model.scale = arrays["mean"], arrays["scale"]
         model.coef, model.intercept = arrays["coef"], arrays["intercept"]
+        stored = (model.mean, model.scale, model.coef, model.intercept)
+        if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in stored):
+            raise ArtifactError("classifier arrays must hold finite floating-point numbers")
         if model.coef.ndim != 2:
             raise ArtifactError("classifier coefficients must be a matrix")
+        if not (model.scale > 0).all():
+            raise ArtifactError("classifier feature scales must be positive")
         n_labels, dim = model.coef.shape
         if (
             n_labels != len(model.labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -17,11 +18,20 @@ def _umask() -> int:
     return mask
 
 
+def make_parents(target: Path) -> None:
+    """Create the missing folders above `target`; one that exists as a file is "Not a directory"
+    (mkdir alone says "File exists", which reads as if the target were in the way)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), exc.filename) from None
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `path` so readers see the old file or the whole new one, never a part."""
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_parents(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from None
@@ -52,7 +62,7 @@ def check_writable(path: str | os.PathLike[str]) -> None:
     if target.is_dir():
         raise OutputError(f"{target}: is a directory")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_parents(target)
         with tempfile.NamedTemporaryFile(prefix=f".{target.name}.", suffix=".probe", dir=target.parent):
             pass
     except OSError as exc:

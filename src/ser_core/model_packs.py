@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ser_core.errors import TranscriberError
-from ser_core.io import atomic_directory
+from ser_core.io import atomic_directory, make_parents
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,15 @@ def pack_dir(pack: Pack, cache_dir: Path) -> Path | None:
         return target
     from filelock import FileLock
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if not _joined_ok(pack, target):  # another process may have finished meanwhile
-            _join(pack, dirs, target)
+    try:
+        make_parents(target)
+        with FileLock(str(target) + ".lock"):
+            if not _joined_ok(pack, target):  # another process may have finished meanwhile
+                _join(pack, dirs, target)
+    except OSError as exc:  # an unwritable or full cache directory
+        raise TranscriberError(
+            f"{target}: cannot join model pack {pack.name!r} ({exc.strerror or exc})"
+        ) from None
     return target
 
 
@@ -120,9 +125,10 @@ def _joined_ok(pack: Pack, target: Path) -> bool:
         return False
     try:
         meta = json.loads(stamp.read_text())
+        size = (target / "model.bin").stat().st_size  # gone if another process is replacing it
     except (OSError, ValueError):
         return False
-    return meta.get("size") == (target / "model.bin").stat().st_size and meta.get("pack") == pack.name
+    return isinstance(meta, dict) and meta.get("size") == size and meta.get("pack") == pack.name
 
 
 def _join(pack: Pack, dirs: list[Path], target: Path) -> None:
