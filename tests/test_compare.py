@@ -21,6 +21,7 @@ def test_same_profile_twice_has_zero_deltas_and_timeline_stats(corpus) -> None:
     assert first["cv"] == "leave-one-speaker-out" and len(first["folds"]) == 4
     stats = first["timeline"]
     assert stats["recordings"] == 4 and stats["segments"] >= 4  # one recording per fold
+    assert stats["reference_segments_per_minute"] > 0
     assert 0 < stats["median_segment_seconds"] <= stats["minutes"] * 60
     assert stats["segments_per_minute"] == pytest.approx(stats["segments"] / stats["minutes"], rel=0.01)
     assert result["gate"]["passed"] and len(result["gate"]["checks"]) == 2 + 2 * 2
@@ -55,3 +56,15 @@ def test_cli_compare_require_pass(corpus, tmp_path) -> None:
     failed = cli.invoke(app, [*args, "--require-pass", "--min-uar-delta", "0.05", "-f", "json"])
     assert failed.exit_code == 1
     assert "quality gate failed: fast uar_delta 0 (limit 0.05)" in failed.output
+
+
+def test_runs_of_one_label_bridge_short_pauses() -> None:
+    from ser_core.compare import _runs
+    from ser_core.results import Segment
+
+    def seg(start: float, end: float, label: str) -> Segment:
+        return Segment(start=start, end=end, label=label, confidence=1.0, probabilities={label: 1.0})
+
+    segments = [seg(0, 2, "sad"), seg(2.5, 4, "sad"), seg(4.2, 6, "angry"), seg(9, 10, "angry")]
+    assert _runs(segments, gap=1.0) == pytest.approx([4.0, 1.8, 1.0])
+    assert _runs(segments, gap=0.1) == pytest.approx([2.0, 1.5, 1.8, 1.0])
