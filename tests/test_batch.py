@@ -92,3 +92,41 @@ def test_parallel_jobs_give_the_same_outputs(tmp_path, trained_model):
         report = json.loads((out / REPORT_NAME).read_text())
         assert len(report["analysed"]) == 2 and len(report["failures"]) == 1
     assert outputs[1] == outputs[2] and len(outputs[1]) == 2
+
+
+def test_ctrl_c_leaves_complete_outputs_and_a_report_then_resumes(tmp_path, trained_model) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import soundfile as sf
+
+    from .conftest import SR, voice
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(12):
+        sf.write(folder / f"call{i:02d}.wav", voice(150.0 + 10 * i, 60.0, 0.3, 4.0, i), SR)
+    cmd = [sys.executable, "-m", "ser_core", "analyze", str(folder), "--output-dir", str(out)]
+    cmd += ["--model", str(trained_model), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    report = json.loads((out / "ser-run-report.json").read_text())
+    assert report["interrupted"] and 1 <= len(report["analysed"]) < 12
+    outputs = sorted(p for p in out.iterdir() if p.name != "ser-run-report.json")
+    assert [p.suffix for p in outputs] == [".json"] * len(outputs)  # no temporary files left
+    for path in outputs:
+        assert json.loads(path.read_text())["duration"] == 60.0  # each output whole
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "ser-run-report.json").read_text())
+    assert len(report["skipped"]) == len(outputs) and len(report["analysed"]) == 12 - len(outputs)
+    assert not report["interrupted"]

@@ -66,6 +66,8 @@ class RunReport:
     failures: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     audio_seconds: float = 0.0
+    #: Stopped by Ctrl-C: the inputs not listed are left for the next run (outputs are atomic).
+    interrupted: bool = False
 
     def write(self) -> Path:
         path = Path(self.output_dir) / REPORT_NAME
@@ -101,6 +103,23 @@ def run(
                 tick(1)
         else:
             todo.append((source, target, fmt, kwargs))
+    try:
+        _dispatch(todo, report, jobs, tick, engine, address)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    report.seconds = round(time.perf_counter() - start, 3)
+    report.audio_seconds = round(report.audio_seconds, 3)
+    return report
+
+
+def _dispatch(
+    todo: list[tuple[Path, Path, str, dict[str, Any]]],
+    report: RunReport,
+    jobs: int | None,
+    tick: Callable[[int], None] | None,
+    engine: str,
+    address: str | None,
+) -> None:
     if engine == "ray":
         from ser_core import ray_engine
 
@@ -112,14 +131,15 @@ def run(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            outcomes: Iterable[tuple[str, dict[str, Any], float]] = pool.map(_one, todo)
-            _collect(outcomes, report, tick)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            try:
+                _collect(pool.map(_one, todo), report, tick)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     else:
         _collect(map(_one, todo), report, tick)
-    report.seconds = round(time.perf_counter() - start, 3)
-    report.audio_seconds = round(report.audio_seconds, 3)
-    return report
 
 
 def _one(task: tuple[Path, Path, str, dict[str, Any]]) -> tuple[str, dict[str, Any], float]:

@@ -286,6 +286,9 @@ def _batch(
     )
     err.print(table)
     err.print(f"run report: {where}", highlight=False)
+    if report.interrupted:
+        err.print("interrupted: run the same command again to analyse the rest", highlight=False)
+        raise typer.Exit(130)
     if report.failures:
         raise typer.Exit(3)
 
