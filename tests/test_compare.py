@@ -58,7 +58,7 @@ def test_cli_compare_require_pass(corpus, tmp_path) -> None:
     assert "quality gate failed: fast uar_delta 0 (limit 0.05)" in failed.output
 
 
-def test_runs_of_one_label_bridge_short_pauses() -> None:
+def test_runs_of_one_label_go_on_across_pauses() -> None:
     from ser_core.compare import _runs
     from ser_core.results import Segment
 
@@ -66,5 +66,5 @@ def test_runs_of_one_label_bridge_short_pauses() -> None:
         return Segment(start=start, end=end, label=label, confidence=1.0, probabilities={label: 1.0})
 
     segments = [seg(0, 2, "sad"), seg(2.5, 4, "sad"), seg(4.2, 6, "angry"), seg(9, 10, "angry")]
-    assert _runs(segments, gap=1.0) == pytest.approx([4.0, 1.8, 1.0])
-    assert _runs(segments, gap=0.1) == pytest.approx([2.0, 1.5, 1.8, 1.0])
+    assert _runs(segments) == pytest.approx([4.0, 5.8])
+    assert _runs(segments[1:3]) == pytest.approx([1.5, 1.8])

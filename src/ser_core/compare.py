@@ -108,8 +108,8 @@ class _TimelineStats:
 
     The recording strings the fold's test clips together in blocks of up to `RUN_CLIPS` clips of
     one label (an emotion lasts a while, as in a conversation), 0.5 s pauses between clips. A
-    segment here is what a reader of the timeline sees: a run of one label, pauses shorter than
-    `timeline_gap_seconds` bridged. The reference is the same count on the true labels."""
+    segment here is what a reader of the timeline sees: a run of one label, across pauses. The
+    reference is the same count on the true labels."""
 
     RUN_CLIPS = 4
 
@@ -149,7 +149,7 @@ class _TimelineStats:
             result = analyze(recording, self.profile, model=model, transcript=False)
         self.recordings += 1
         self.minutes += result.duration / 60
-        self.durations += _runs(result.segments, get_settings().timeline_gap_seconds)
+        self.durations += _runs(result.segments)
         self.reference_runs += 1 + sum(a != b for a, b in pairwise(labels))
 
     def summary(self) -> dict[str, Any]:
@@ -164,14 +164,13 @@ class _TimelineStats:
         }
 
 
-def _runs(segments: Sequence[Any], gap: float) -> list[float]:
-    """Lengths of the runs of one label: neighbouring segments with the same label, less than
-    `gap` seconds apart, count as one."""
+def _runs(segments: Sequence[Any]) -> list[float]:
+    """Lengths of the runs of one label: consecutive segments with the same label count as one,
+    whatever silence lies between them (silence has no emotion, so the reader sees it go on)."""
     runs: list[list[Any]] = []
     for segment in segments:
-        last = runs[-1] if runs else None
-        if last and last[0] == segment.label and segment.start - last[2] < gap:
-            last[2] = segment.end
+        if runs and runs[-1][0] == segment.label:
+            runs[-1][2] = segment.end
         else:
             runs.append([segment.label, segment.start, segment.end])
     return [end - start for _, start, end in runs]
