@@ -15,12 +15,12 @@ between runs); crashes are written there as `crash-*` unless `-artifact_prefix=`
 from __future__ import annotations
 
 import io
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import atheris
+from fuzzing import check_message, fuzz
 
 with atheris.instrument_imports(include=["ser_core", "numpy.lib", "json"]):
     import numpy as np
@@ -80,31 +80,14 @@ def test_one_input(data: bytes) -> None:
     try:
         model = load_model(_path)
     except SerError as exc:
-        message = str(exc)
-        if not message.startswith(f"{_path}: ") or "\n" in message or "\r" in message:
-            raise AssertionError(f"badly formed error message: {message!r}") from None
+        check_message(exc, _path)
         return
     if model.classifier.labels != model.labels:
         raise AssertionError("loaded a model whose classifier labels differ from its metadata")
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    corpora = [a for a in args if not a.startswith("-")]
-    if not corpora:
-        corpora = [str(WORK / "corpus")]
-        args.append(corpora[0])
-    if not any(a.startswith("-artifact_prefix=") for a in args):
-        args.append(f"-artifact_prefix={WORK}/")
-    WORK.mkdir(parents=True, exist_ok=True)
-    corpus = Path(corpora[0])
-    corpus.mkdir(parents=True, exist_ok=True)
-    if not any(corpus.iterdir()):
-        for name, data in seeds().items():
-            (corpus / name).write_bytes(data)
-    print(f"fuzzing load_model: corpus {corpus}, crashes in {WORK}", file=sys.stderr)
-    atheris.Setup([sys.argv[0], *args], test_one_input)
-    atheris.Fuzz()
+    fuzz("load_model", WORK, seeds, test_one_input)
 
 
 if __name__ == "__main__":

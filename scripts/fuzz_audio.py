@@ -13,11 +13,11 @@ between runs); crashes are written there as `crash-*` unless `-artifact_prefix=`
 from __future__ import annotations
 
 import io
-import sys
 import tempfile
 from pathlib import Path
 
 import atheris
+from fuzzing import check_message, fuzz
 
 with atheris.instrument_imports(include=["ser_core", "soundfile"]):
     import numpy as np
@@ -64,9 +64,7 @@ def test_one_input(data: bytes) -> None:
     try:
         signal = load_audio(path, max_seconds=60.0)
     except SerError as exc:
-        message = str(exc)
-        if not message.startswith(f"{path}: ") or "\n" in message or "\r" in message:
-            raise AssertionError(f"badly formed error message: {message!r}") from None
+        check_message(exc, path)
         return
     finally:
         path.unlink(missing_ok=True)
@@ -77,22 +75,7 @@ def test_one_input(data: bytes) -> None:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    corpora = [a for a in args if not a.startswith("-")]
-    if not corpora:
-        corpora = [str(WORK / "corpus")]
-        args.append(corpora[0])
-    if not any(a.startswith("-artifact_prefix=") for a in args):
-        args.append(f"-artifact_prefix={WORK}/")
-    WORK.mkdir(parents=True, exist_ok=True)
-    corpus = Path(corpora[0])
-    corpus.mkdir(parents=True, exist_ok=True)
-    if not any(corpus.iterdir()):
-        for name, data in seeds().items():
-            (corpus / name).write_bytes(data)
-    print(f"fuzzing load_audio: corpus {corpus}, crashes in {WORK}", file=sys.stderr)
-    atheris.Setup([sys.argv[0], *args], test_one_input)
-    atheris.Fuzz()
+    fuzz("load_audio", WORK, seeds, test_one_input)
 
 
 if __name__ == "__main__":
