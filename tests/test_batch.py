@@ -58,9 +58,9 @@ def test_batch_writes_outputs_report_and_resumes(tmp_path, trained_model):
         and not (out / "broken.csv").exists()
     )
     report = json.loads((out / REPORT_NAME).read_text())
-    assert sorted(a["output"] for a in report["analysed"]) == [
-        str(out / "deep" / "two.csv"),
-        str(out / "one.csv"),
+    assert sorted(a["outputs"] for a in report["analysed"]) == [
+        [str(out / "deep" / "two.csv")],
+        [str(out / "one.csv")],
     ]
     assert [f["path"] for f in report["failures"]] == [str(folder / "broken.wav")]
     assert report["audio_seconds"] == 4.0
@@ -69,6 +69,31 @@ def test_batch_writes_outputs_report_and_resumes(tmp_path, trained_model):
     report = json.loads((out / REPORT_NAME).read_text())
     assert second.exit_code == 3 and len(report["skipped"]) == 2 and report["analysed"] == []
     assert (out / "one.csv").stat().st_mtime_ns == stamp
+
+
+def test_several_formats_from_one_analysis_and_missing_ones_filled_in(tmp_path, trained_model):
+    folder = make_tree(tmp_path)
+    (folder / "broken.wav").unlink()
+    out = tmp_path / "out"
+    args = ["analyze", str(folder), "--recursive", "--output-dir", str(out), "--model", str(trained_model)]
+    first = runner.invoke(app, [*args, "-f", "json", "-f", "srt"])
+    assert first.exit_code == 0, first.output
+    report = json.loads((out / REPORT_NAME).read_text())
+    assert report["formats"] == ["json", "srt"]
+    assert sorted(a["outputs"] for a in report["analysed"]) == [
+        [str(out / "deep" / "two.json"), str(out / "deep" / "two.srt")],
+        [str(out / "one.json"), str(out / "one.srt")],
+    ]
+    label = json.loads((out / "one.json").read_text())["label"]
+    assert f"[{label}" in (out / "one.srt").read_text() or (out / "one.srt").read_text() == ""
+    (out / "one.srt").unlink()  # only the missing output is made again
+    stamp = (out / "one.json").stat().st_mtime_ns
+    second = runner.invoke(app, [*args, "-f", "json", "-f", "srt"])
+    report = json.loads((out / REPORT_NAME).read_text())
+    assert second.exit_code == 0 and [a["outputs"] for a in report["analysed"]] == [[str(out / "one.srt")]]
+    assert len(report["skipped"]) == 1 and (out / "one.json").stat().st_mtime_ns == stamp
+    single = runner.invoke(app, ["analyze", str(folder / "one.wav"), "-f", "json", "-f", "srt"])
+    assert single.exit_code == 2 and "--output-dir" in single.output
 
 
 def test_analyze_many_is_lazy_and_goes_on(tmp_path, trained_model):

@@ -103,8 +103,8 @@ def test_ray_gives_the_local_engines_outputs_report_and_resume(tmp_path, monkeyp
     [failure] = remote.failures
     assert failure["path"].endswith("broken.wav") and "not a readable audio file" in failure["error"]
     assert [a["path"] for a in remote.analysed] == [a["path"] for a in local.analysed]
-    assert [a["output"] for a in remote.analysed] == [
-        str(tmp_path / "ray" / name) for name in ("high.json", "low.json", "padded.json")
+    assert [a["outputs"] for a in remote.analysed] == [
+        [str(tmp_path / "ray" / name)] for name in ("high.json", "low.json", "padded.json")
     ]
     assert remote.audio_seconds == local.audio_seconds == 8.5 and sum(ticks) == 4
 

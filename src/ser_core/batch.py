@@ -8,7 +8,7 @@ import glob
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from ser_core.io import atomic_write_text, check_writable
 AUDIO_EXTENSIONS = _SOUNDFILE_EXTS | _FFMPEG_EXTS
 EXTENSIONS = {"json": ".json", "csv": ".csv", "srt": ".srt", "vtt": ".vtt", "table": ".txt", "html": ".html"}
 REPORT_NAME = "ser-run-report.json"
+#: One input's work: its path, the (format, output path) pairs still missing, `analyze` arguments.
+Task = tuple[Path, tuple[tuple[str, Path], ...], dict[str, Any]]
 
 
 def expand(inputs: Iterable[str | Path], recursive: bool = False) -> list[tuple[Path, Path]]:
@@ -60,7 +62,7 @@ class RunReport:
     """What a batch run did: per input its outputs, or why it failed or was skipped."""
 
     output_dir: str
-    format: str
+    formats: list[str]
     analysed: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
@@ -78,7 +80,7 @@ class RunReport:
 def run(
     items: list[tuple[Path, Path]],
     output_dir: Path,
-    fmt: str,
+    formats: str | Sequence[str],
     kwargs: dict[str, Any],
     jobs: int | None = 1,
     tick: Callable[[int], None] | None = None,
@@ -86,23 +88,26 @@ def run(
     address: str | None = None,
 ) -> RunReport:
     """Analyse each input whose output does not exist yet (`ser_core.analyze(path, **kwargs)`),
-    write it in `fmt`, and return the report. `jobs` > 1 runs that many worker processes (each
+    write it in each of `formats` (one analysis, one file per format), and return the report. `jobs` > 1 runs that many worker processes (each
     loads the models once). `engine="ray"`: Ray actors do the work (`ser_core.ray_engine`; a local
     cluster of `jobs` CPUs, or the cluster at `address`; `jobs` None: every CPU)."""
     if engine not in ("local", "ray"):
         raise ValueError(f"engine {engine!r}: 'local' or 'ray'")
     check_writable(Path(output_dir) / REPORT_NAME)  # fail now, not after the work
-    report = RunReport(str(output_dir), fmt)
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    report = RunReport(str(output_dir), formats)
     start = time.perf_counter()
     todo = []
     for source, relative in items:
-        target = output_dir / relative.with_suffix(EXTENSIONS[fmt])
-        if target.exists():
-            report.skipped.append({"path": str(source), "output": str(target), "reason": "output exists"})
+        targets = [(fmt, output_dir / relative.with_suffix(EXTENSIONS[fmt])) for fmt in formats]
+        missing = tuple((fmt, target) for fmt, target in targets if not target.exists())
+        if not missing:
+            outputs = [str(target) for _, target in targets]
+            report.skipped.append({"path": str(source), "outputs": outputs, "reason": "outputs exist"})
             if tick is not None:
                 tick(1)
         else:
-            todo.append((source, target, fmt, kwargs))
+            todo.append((source, missing, kwargs))
     try:
         _dispatch(todo, report, jobs, tick, engine, address)
     except KeyboardInterrupt:
@@ -113,7 +118,7 @@ def run(
 
 
 def _dispatch(
-    todo: list[tuple[Path, Path, str, dict[str, Any]]],
+    todo: list[Task],
     report: RunReport,
     jobs: int | None,
     tick: Callable[[int], None] | None,
@@ -142,18 +147,21 @@ def _dispatch(
         _collect(map(_one, todo), report, tick)
 
 
-def _one(task: tuple[Path, Path, str, dict[str, Any]]) -> tuple[str, dict[str, Any], float]:
+def _one(task: Task) -> tuple[str, dict[str, Any], float]:
+    """Analyse one input and write its missing outputs; ("analysed" or "failed", record, audio s)."""
     from ser_core.exports import render
 
-    source, target, fmt, kwargs = task
+    source, targets, kwargs = task
     began = time.perf_counter()
     try:
         result = runner(kwargs).analyze(source)
-        atomic_write_text(target, render([result], fmt))
+        for fmt, target in targets:
+            atomic_write_text(target, render([result], fmt))
     except SerError as exc:
         return "failed", {"path": str(source), "error": str(exc)}, 0.0
     seconds = round(time.perf_counter() - began, 3)
-    return "analysed", {"path": str(source), "output": str(target), "seconds": seconds}, result.duration
+    outputs = [str(target) for _, target in targets]
+    return "analysed", {"path": str(source), "outputs": outputs, "seconds": seconds}, result.duration
 
 
 _runners: dict[str, Runner] = {}

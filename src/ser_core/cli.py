@@ -135,7 +135,7 @@ Examples:
 
   ser analyze a.wav b.flac --no-transcript --format csv --output emotions.csv
 
-  ser analyze calls/ --recursive --output-dir out --format srt   (resumable batch + run report)
+  ser analyze calls/ --recursive --output-dir out -f json -f srt   (resumable batch + run report)
 
   ser analyze calls/ --output-dir out --engine ray --address auto   (batch on a Ray cluster)
 """
@@ -159,7 +159,10 @@ def analyze(
         str | None,
         typer.Option(help="Whisper model: a name (base, tiny.en, ...) or a CTranslate2 directory."),
     ] = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.json,
+    format: Annotated[
+        list[Format] | None,
+        typer.Option("--format", "-f", help="Output format (default json); batches take several."),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
@@ -217,7 +220,8 @@ def analyze(
     if output_dir is not None:
         try:
             _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
-            _batch(items, output_dir, format.value, kwargs, progress, jobs, engine.value, address)
+            formats = [f.value for f in format or [Format.json]]
+            _batch(items, output_dir, formats, kwargs, progress, jobs, engine.value, address)
         except SerError as exc:
             raise _fail(exc) from None
         return
@@ -227,8 +231,11 @@ def analyze(
         )
     if not files:
         raise typer.BadParameter("no audio files found", param_hint="FILES")
-    if format.value in SINGLE_FILE and len(files) > 1:
-        raise typer.BadParameter(f"--format {format.value} takes one input file", param_hint="--format")
+    if format is not None and len(format) > 1:
+        raise typer.BadParameter("several formats need --output-dir (one file each)", param_hint="--format")
+    fmt = (format or [Format.json])[0].value
+    if fmt in SINGLE_FILE and len(files) > 1:
+        raise typer.BadParameter(f"--format {fmt} takes one input file", param_hint="--format")
     results: list[ser_core.AnalysisResult] = []
     failures: list[dict[str, str]] = []
     try:
@@ -249,7 +256,7 @@ def analyze(
                 target = get_settings().transcripts_dir / f"{Path(path).stem}.csv"
                 atomic_write_text(target, words_csv(result))
                 err.print(f"transcript: {target}", highlight=False)
-        _emit(render(results, format.value, failures), output)
+        _emit(render(results, fmt, failures), output)
     except SerError as exc:
         raise _fail(exc) from None
     if failures:
@@ -259,7 +266,7 @@ def analyze(
 def _batch(
     items: list[tuple[Path, Path]],
     output_dir: Path,
-    fmt: str,
+    formats: list[str],
     kwargs: dict[str, Any],
     bar: bool,
     jobs: int | None,
@@ -270,7 +277,7 @@ def _batch(
 
     with _progress(bar) as start:
         tick = start("analysing", len(items)) if start else None
-        report = batch.run(items, output_dir, fmt, kwargs, jobs, tick, engine, address)
+        report = batch.run(items, output_dir, formats, kwargs, jobs, tick, engine, address)
     where = report.write()
     for failure in report.failures:
         err.print(f"[bold red]error:[/] {escape(failure['error'])}", highlight=False, soft_wrap=True)

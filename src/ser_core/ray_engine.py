@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ser_core import batch
+from ser_core.batch import Task
 from ser_core.errors import EngineError, SerError
 from ser_core.io import atomic_write_text
 
 log = logging.getLogger(__name__)
-Task = tuple[Path, Path, str, dict[str, Any]]
 Outcome = tuple[str, dict[str, Any], float]
 #: Calls queued per actor, so an actor never waits for the driver between inputs.
 DEPTH = 2
@@ -52,7 +52,7 @@ def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None)
             "runtime_env": {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("SER_")}},
         }
         actor = ray.remote(Worker).options(**options)
-        actors = [actor.remote(todo[0][3]) for _ in range(min(jobs or cpus, cpus, len(todo)))]
+        actors = [actor.remote(todo[0][2]) for _ in range(min(jobs or cpus, cpus, len(todo)))]
         tasks = iter(todo)
         pending: dict[Any, tuple[Any, Task]] = {}
 
@@ -114,19 +114,19 @@ def _reachable(address: str) -> None:
 
 def _finish(ray: Any, ref: Any, task: Task) -> Outcome:
     """The outcome of one call: its output written here, or the failure recorded."""
-    source, target = task[0], task[1]
+    source, targets = task[0], task[1]
     try:
-        kind, record, audio, text = ray.get(ref)
+        kind, record, audio, texts = ray.get(ref)
     except ray.exceptions.RayTaskError:
         raise  # a bug, not a bad input: it stops the run, as in the local engine
     except ray.exceptions.RayError as exc:
         error = f"{source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
         return "failed", {"path": str(source), "error": error}, 0.0
-    if text is not None:
-        try:
+    try:
+        for (_, target), text in zip(targets, texts or [], strict=False):
             atomic_write_text(target, text)
-        except SerError as exc:
-            return "failed", {"path": str(source), "error": str(exc)}, 0.0
+    except SerError as exc:
+        return "failed", {"path": str(source), "error": str(exc)}, 0.0
     return kind, record, audio
 
 
@@ -146,16 +146,17 @@ class Worker:
         except Exception as exc:  # the same error comes back for each input, through batch._one
             log.warning("loading the models failed: %s", exc)
 
-    def analyse(self, task: Task) -> tuple[str, dict[str, Any], float, str | None]:
-        """`batch._one` with a scratch target here; returns its outcome and the output text."""
-        source, target, fmt, kwargs = task
-        scratch = self.scratch / f"ser-ray-{uuid.uuid4().hex}{target.suffix}"
-        kind, record, audio = batch._one((source, scratch, fmt, kwargs))
+    def analyse(self, task: Task) -> tuple[str, dict[str, Any], float, list[str] | None]:
+        """`batch._one` with scratch targets here; returns its outcome and the output texts."""
+        source, targets, kwargs = task
+        scratch = tuple((fmt, self.scratch / f"ser-ray-{uuid.uuid4().hex}{t.suffix}") for fmt, t in targets)
+        kind, record, audio = batch._one((source, scratch, kwargs))
         if kind != "analysed":
             return kind, record, audio, None
-        text = scratch.read_text(encoding="utf-8")
-        scratch.unlink()
-        return kind, {**record, "output": str(target)}, audio, text
+        texts = [path.read_text(encoding="utf-8") for _, path in scratch]
+        for _, path in scratch:
+            path.unlink()
+        return kind, {**record, "outputs": [str(t) for _, t in targets]}, audio, texts
 
 
 def _warm(kwargs: dict[str, Any]) -> None:
