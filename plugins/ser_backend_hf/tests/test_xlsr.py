@@ -13,15 +13,19 @@ from ser_core.errors import ArtifactError
 transformers = pytest.importorskip("transformers")
 
 
+#: A tiny randomly initialised encoder of the wav2vec2 family (same keywords for each family).
+TINY = dict(
+    hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+    conv_dim=(16, 16, 16, 16, 16, 16, 16), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def tiny_wav2vec2(tmp_path_factory):
     import torch
 
     torch.manual_seed(0)
-    config = transformers.Wav2Vec2Config(
-        hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(16, 16, 16, 16, 16, 16, 16), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )  # fmt: skip
+    config = transformers.Wav2Vec2Config(**TINY)
     folder = tmp_path_factory.mktemp("tiny-wav2vec2")
     transformers.Wav2Vec2Model(config).save_pretrained(folder)
     transformers.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(folder)
@@ -93,3 +97,80 @@ def test_equal_length_clips_are_batched_with_the_same_numbers(tiny_wav2vec2):
     signals = [speechlike(1.0, seed) for seed in range(3)] + [speechlike(0.7, 5)]
     for signal, vector in zip(signals, backend.embed_many(signals), strict=True):
         np.testing.assert_allclose(vector, backend.embed(signal), rtol=1e-4, atol=1e-4)
+
+
+FAMILY = {
+    "hubert": ("HubertConfig", "HubertModel"),
+    "wavlm": ("WavLMConfig", "WavLMModel"),
+    "data2vec-audio": ("Data2VecAudioConfig", "Data2VecAudioModel"),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY))
+def test_other_families_load_through_automodel(family, tmp_path):
+    import torch
+
+    config_class, model_class = (getattr(transformers, name) for name in FAMILY[family])
+    torch.manual_seed(0)
+    model_class(config_class(**TINY)).save_pretrained(tmp_path / family)
+    transformers.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(tmp_path / family)
+    backend = HFAudioBackend(
+        hf=HFSettings(medium_model_id=str(tmp_path / family), medium_layers="1-2", hf_device="cpu")
+    )
+    assert type(backend.model) is model_class
+    frames = backend.frames(speechlike(2.0))
+    assert frames.shape == (99, 2 * 32) and np.isfinite(frames).all()
+    assert backend.embed(speechlike(2.0)).shape == (backend.dim,) == (128,)
+
+
+def test_train_evaluate_analyze_with_the_medium_profile(tiny_wav2vec2, tmp_path, monkeypatch):
+    import json
+
+    import soundfile as sf
+    from ser_backend_hf.settings import get_hf_settings
+    from typer.testing import CliRunner
+
+    from ser_core import plugins
+    from ser_core.backend import get_backend_by_id
+    from ser_core.cli import app
+    from ser_core.settings import get_settings
+
+    for name in ("models", "cache", "data"):
+        monkeypatch.setenv(f"SER_{name.upper()}_DIR", str(tmp_path / name))
+    monkeypatch.setenv("SER_MEDIUM_MODEL_ID", str(tiny_wav2vec2))
+    monkeypatch.setenv("SER_MEDIUM_LAYERS", "1-3")
+    monkeypatch.setenv("SER_HF_DEVICE", "cpu")
+    monkeypatch.setenv("SER_VAD", "energy")
+    monkeypatch.setenv("SER_TRANSCRIPT", "false")
+    for cache in (get_settings, get_hf_settings, get_backend_by_id):
+        cache.cache_clear()
+    plugins.reset()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for s, speaker in enumerate(("03", "08", "09")):
+        for take in range(3):
+            high = speechlike(1.5, 10 * s + take) * 2.0
+            low = speechlike(1.5, 50 + 10 * s + take)[::2].repeat(2) * 0.2  # an octave lower, quieter
+            sf.write(corpus / f"{speaker}a0{take + 1}Wa.wav", np.clip(high, -1, 1), 16000)
+            sf.write(corpus / f"{speaker}a0{take + 1}Ta.wav", low, 16000)
+    cli = CliRunner()
+    model = tmp_path / "medium.npz"
+    trained = cli.invoke(app, ["train", "--profile", "medium", "-d", str(corpus), "--out", str(model), "--no-progress"])
+    assert trained.exit_code == 0, trained.output
+    evaluated = cli.invoke(
+        app, ["evaluate", "--profile", "medium", "-d", str(corpus), "-f", "json", "--no-progress"]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.stdout)
+    assert report["profile"] == "medium" and report["cv"] == "leave-one-speaker-out"
+    assert report["backend_model_id"] == str(tiny_wav2vec2) and len(report["folds"]) == 3
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, np.clip(speechlike(3.0, 99) * 2.0, -1, 1), 16000)
+    analysed = cli.invoke(app, ["analyze", str(clip), "--profile", "medium", "--model", str(model)])
+    assert analysed.exit_code == 0, analysed.output
+    result = json.loads(analysed.stdout)
+    assert result["profile"] == "medium" and result["backend_id"] == "hf_xlsr"
+    assert result["label"] in {"angry", "sad"} and result["segments"]
+    for cache in (get_settings, get_hf_settings, get_backend_by_id):
+        cache.cache_clear()
+    plugins.reset()
