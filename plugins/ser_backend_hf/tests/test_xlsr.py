@@ -1,5 +1,6 @@
-"""The medium profile's backend through its real loading path: a tiny, randomly initialised
-wav2vec2 model written with `save_pretrained`, loaded by id from its directory."""
+"""The Hugging Face backends through their real loading path with tiny, randomly initialised models
+written with `save_pretrained` and loaded by id from their directory: the wav2vec2 family for the
+medium profile, and a transformers Whisper directory for the accurate one."""
 
 from __future__ import annotations
 
@@ -174,3 +175,31 @@ def test_train_evaluate_analyze_with_the_medium_profile(tiny_wav2vec2, tmp_path,
     for cache in (get_settings, get_hf_settings, get_backend_by_id):
         cache.cache_clear()
     plugins.reset()
+
+
+def test_a_transformers_whisper_directory_serves_the_accurate_profile(tmp_path, tiny_wav2vec2):
+    """The accurate profile with a hub id or directory (not a pack): AutoModel's real loading path
+    on a tiny random Whisper written with `save_pretrained`; a non-Whisper model is refused."""
+    import torch
+    from ser_backend_hf.whisper_encoder import WhisperEncoderBackend
+
+    from ser_core.settings import Settings
+
+    torch.manual_seed(0)
+    config = transformers.WhisperConfig(
+        vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80,
+        max_source_positions=1500, max_target_positions=32, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2, decoder_start_token_id=1,
+    )  # fmt: skip
+    transformers.WhisperModel(config).save_pretrained(tmp_path / "tiny-whisper")
+    settings = Settings(cache_dir=tmp_path / "cache")
+    hf = HFSettings(accurate_model_id=str(tmp_path / "tiny-whisper"), accurate_layers="1-2", hf_device="cpu")
+    backend = WhisperEncoderBackend(settings, hf)
+    frames = backend.frames(speechlike(2.0))
+    assert frames.shape == (100, 2 * 32) and np.isfinite(frames).all()  # 50 Hz, unpadded
+    long = backend.frames(speechlike(35.0))  # past one 30 s window: chunks stitched at 50 Hz
+    assert abs(len(long) - 35 * 50) <= 1
+    not_whisper = hf.model_copy(update={"accurate_model_id": str(tiny_wav2vec2)})
+    with pytest.raises(ArtifactError, match="is not a Whisper model"):
+        WhisperEncoderBackend(settings, not_whisper)

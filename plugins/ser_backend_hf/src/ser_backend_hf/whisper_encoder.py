@@ -37,7 +37,7 @@ def load_whisper_encoder(model_id: str, cache_dir: Path) -> Any:
     from transformers import AutoModel
 
     (model,) = load_pretrained((AutoModel,), model_id, "accurate model", "SER_ACCURATE_MODEL_ID")
-    if not hasattr(model, "get_encoder"):
+    if getattr(model.config, "model_type", None) != "whisper" or not hasattr(model, "get_encoder"):
         raise ArtifactError(f"accurate model {model_id!r} is not a Whisper model ({type(model).__name__})")
     return model.get_encoder()
 
