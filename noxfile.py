@@ -1,5 +1,5 @@
 """Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `batch`, `timeline`,
-`transcript`, `speed`, `memory`, `picture`, `emotion2vec`, `fuzz`.
+`transcript`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`.
 
 All but `tests`, `lint` and `fuzz` read `../shared/corpora` (or `SER_CORPORA`).
 """
@@ -72,6 +72,15 @@ def speed(session: nox.Session) -> None:
     """`ser analyze` with transcript on 60 s of English speech: RTF, model load, plain faster-whisper."""
     session.install(*PACKAGES)
     session.run("python", "scripts/benchmark_analyze.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def speed_accurate(session: nox.Session) -> None:
+    """Accurate profile on 2 threads: unpadded vs 30 s-padded encoder on 3 s clips, analyze RTF."""
+    session.install(*PACKAGES)
+    session.install("torch==2.13.0")
+    session.install("-e", "plugins/ser_backend_hf[frontend]")
+    session.run("python", "scripts/benchmark_accurate.py", *session.posargs)
 
 
 @nox.session(python="3.11")
