@@ -40,7 +40,7 @@ from benchmark_analyze import recording, timed
 from corpora import ROOT, corpora_dir
 
 import ser_core
-from ser_core.api import get_model
+from ser_core.analysis import get_model
 from ser_core.audio import SAMPLE_RATE, load_audio
 from ser_core.backend import get_backend
 from ser_core.io import atomic_write_text

@@ -7,7 +7,7 @@ Usage (from the repository root, with the project venv):
 
 * Features: the `fast` backend. Frames are computed once per file; the utterance vector is
   `pool(frames)` and window vectors come from `embed_windows(frames, window_spans(dur, L, 1.0))`
-  (exactly what `ser_core.api.analyze` does for the timeline), for L = 2.0 s and 1.5 s.
+  (exactly what `ser_core.analysis.analyze` does for the timeline), for L = 2.0 s and 1.5 s.
   Utterances no longer than L have no windows (their only "window" would be the utterance itself).
 * Protocol: Emo-DB and EMOVO leave-one-speaker-out; RAVDESS actors 01-18 in six folds of three
   sorted, contiguous actors. No speaker normalisation. Metrics pooled over all test folds.
@@ -56,7 +56,7 @@ VARIANTS = ("utt", "utt+w2", "utt+w1.5", "utt*3+w2", "w2only")
 
 
 def _embed_file(path: str) -> dict[str, np.ndarray | float]:
-    from ser_core.api import window_spans
+    from ser_core.analysis import window_spans
     from ser_core.audio import duration_seconds, load_audio
     from ser_core.backend import get_backend
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 import ser_core
-from ser_core.api import window_spans
+from ser_core.analysis import window_spans
 from ser_core.artifacts import load_model
 from ser_core.errors import AudioError, ProfileError
 from ser_core.settings import get_settings

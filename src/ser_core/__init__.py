@@ -9,7 +9,8 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
-from ser_core.api import analyze, evaluate, evaluate_model, train
+from ser_core.analysis import analyze
+from ser_core.api import evaluate, evaluate_model, train
 from ser_core.batch import analyze_many
 from ser_core.errors import SerError
 from ser_core.results import AnalysisResult

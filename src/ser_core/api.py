@@ -1,312 +1,32 @@
-"""The library API: `analyze`, `train`, `evaluate`, `evaluate_model`."""
+"""The library API for data: `train`, `evaluate`, `evaluate_model` (and `analyze`, from
+`ser_core.analysis`)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ser_core import __version__
-from ser_core.alignment import clamp_to_speech, join_text, label_words, split_sentences
+from ser_core.analysis import model_path_for
 from ser_core.artifacts import Model, ModelMeta, load_model
-from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, stream_audio
 from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
-from ser_core.errors import AnalysisTimeout, ArtifactError, AudioError, DatasetError
+from ser_core.errors import DatasetError
 from ser_core.extract import extract
 from ser_core.io import atomic_write_text, check_writable
 from ser_core.labels import ordered
 from ser_core.metrics import classification_report
-from ser_core.pieces import pieces
-from ser_core.plugins import get_plugin_manager, registry
-from ser_core.results import AnalysisResult, Segment, Sentence, Word
-from ser_core.settings import Settings, get_settings
-from ser_core.transcriber import Transcriber, get_transcriber
-from ser_core.vad import speech_regions
+from ser_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int], Callable[[int], None]]
-
-
-# --- models -------------------------------------------------------------------------------------
-
-
-def model_path_for(profile: str, model: str | os.PathLike[str] | None = None) -> Path:
-    """Which artifact a profile uses: an explicit path, else `<models_dir>/<profile>.npz` from
-    `ser train`, else the model a plugin ships for the profile."""
-    if model is not None and str(model) != "default":
-        return Path(model)
-    trained = get_settings().models_dir / f"{profile}.npz"
-    if model is None and trained.is_file():
-        return trained
-    shipped = registry("ser_default_models").get(profile)
-    if shipped is None:
-        raise ArtifactError(
-            f"no model for profile {profile!r}: train one with `ser train --profile {profile}`"
-        )
-    return Path(shipped.value)
-
-
-@lru_cache(maxsize=8)
-def _cached_model(path: str, mtime_ns: int) -> Model:
-    return load_model(path)
-
-
-def get_model(profile: str, model: str | os.PathLike[str] | None = None) -> Model:
-    path = model_path_for(profile, model)
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError as exc:
-        raise ArtifactError(f"{path}: cannot read model ({exc.strerror or exc})") from None
-    return _cached_model(str(path), mtime)
-
-
-# --- analysis -----------------------------------------------------------------------------------
-
-
-def window_spans(duration: float, window: float, hop: float) -> np.ndarray:
-    """(n, 2) start/end seconds of sliding windows covering [0, duration]."""
-    if duration <= window:
-        return np.array([[0.0, duration]])
-    starts = np.arange(0.0, duration - window + 1e-9, hop)
-    if starts[-1] + window < duration - 1e-9:
-        starts = np.r_[starts, duration - window]
-    return np.column_stack([starts, starts + window])
-
-
-def analyze(
-    path: str | os.PathLike[str],
-    profile: str | None = None,
-    model: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    *,
-    transcript: bool | None = None,
-    language: str | None = None,
-    whisper_model: str | None = None,
-    timeout: float | None = None,
-) -> AnalysisResult:
-    """The emotion of a recording (utterance label and probabilities, segments over its speech)
-    and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
-    words, sentences and the merged timeline.
-
-    The audio is decoded as a stream and analysed in pieces of at most `piece_seconds` (cut at
-    quiet moments), so memory does not grow with the recording's length. A recording of several
-    pieces gets as utterance probabilities the mean of its pieces', weighted by their speech.
-
-    `timeout`: seconds the analysis may take once the models are loaded, checked between pieces
-    (`AnalysisTimeout`); `ser_core.budget` adds retries and a hard kill in a worker process."""
-    settings = settings or get_settings()
-    profile, backend, fitted, transcriber, language = prepare(
-        profile, model, settings, transcript, language, whisper_model
-    )
-    deadline = None if timeout is None else time.monotonic() + timeout
-    found = _Found()
-    for offset, piece in pieces(stream_audio(path), settings.piece_seconds):
-        if deadline is not None and time.monotonic() > deadline:
-            raise AnalysisTimeout(path, timeout)
-        found.add_audio(piece)
-        if float(np.max(np.abs(piece))) >= settings.silence_peak:
-            part = _analyze_piece(piece, backend, fitted, transcriber, found.language or language, settings)
-            found.add(part, offset / SAMPLE_RATE)
-    if found.peak < settings.silence_peak:
-        raise AudioError(path, f"audio is silent (peak below {settings.silence_peak:g})")
-    utterance = found.utterance()
-    words = found.words if transcriber is not None else None
-    timeline = get_plugin_manager().hook.ser_build_timeline(
-        words=words, segments=found.segments, settings=settings
-    )
-    best = int(utterance.argmax())
-    loudness_values, loudness_rate = loudness(np.concatenate(found.loudness_db))
-    return AnalysisResult(
-        path=str(path),
-        profile=profile,
-        backend_id=backend.backend_id,
-        backend_model_id=backend.model_id,
-        model=str(fitted.path),
-        duration=round(found.samples / SAMPLE_RATE, 3),
-        label=fitted.labels[best],
-        confidence=round(float(utterance[best]), 4),
-        probabilities=_rounded(fitted.labels, utterance),
-        speech=found.speech,
-        segments=found.segments,
-        transcriber=None if transcriber is None else f"{transcriber.name} {transcriber.model_id}",
-        language=found.language,
-        words=found.words,
-        sentences=found.sentences,
-        timeline=timeline,
-        ser_core_version=__version__,
-        envelope=[round(float(v), 3) for v in loudness_values],
-        envelope_rate=loudness_rate,
-    )
-
-
-def prepare(
-    profile: str | None = None,
-    model: str | os.PathLike[str] | None = None,
-    settings: Settings | None = None,
-    transcript: bool | None = None,
-    language: str | None = None,
-    whisper_model: str | None = None,
-) -> tuple[str, EmbeddingBackend, Model, Transcriber | None, str]:
-    """Load what `analyze` needs (cached per process): profile name, backend, model, transcriber
-    (None without transcript) and language; fails before any audio is read."""
-    settings = settings or get_settings()
-    profile = profile or settings.default_profile
-    backend = get_backend(profile)
-    fitted = get_model(profile, model)
-    fitted.check_backend(backend, profile)
-    transcribe = settings.transcript if transcript is None else transcript
-    language = language or settings.language
-    transcriber = get_transcriber(whisper_model, settings) if transcribe else None
-    if transcriber is not None:
-        transcriber.check_language(language)
-    return profile, backend, fitted, transcriber, language
-
-
-@dataclass
-class _Part:
-    """What the analysis of one piece found, in seconds from the piece's start."""
-
-    utterance: np.ndarray
-    speech: np.ndarray
-    segments: list[Segment]
-    words: list[Word]
-    sentences: list[Sentence]
-    language: str | None
-
-
-@dataclass
-class _Found:
-    """What the pieces of a recording found so far, in seconds from the recording's start."""
-
-    samples: int = 0
-    peak: float = 0.0
-    loudness_db: list[np.ndarray] = field(default_factory=list)
-    utterances: list[np.ndarray] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    speech: list[tuple[float, float]] = field(default_factory=list)
-    segments: list[Segment] = field(default_factory=list)
-    words: list[Word] = field(default_factory=list)
-    sentences: list[Sentence] = field(default_factory=list)
-    language: str | None = None
-
-    def add_audio(self, piece: np.ndarray) -> None:
-        self.samples += len(piece)
-        self.peak = max(self.peak, float(np.max(np.abs(piece))))
-        self.loudness_db.append(block_db(piece, LOUDNESS_STEP))
-
-    def add(self, part: _Part, start: float) -> None:
-        self.utterances.append(part.utterance)
-        self.weights.append(float(np.sum(part.speech[:, 1] - part.speech[:, 0])))
-        self.speech += [(round(float(a + start), 3), round(float(b + start), 3)) for a, b in part.speech]
-        self.segments += _shifted(part.segments, start)
-        self.words += _shifted(part.words, start)
-        self.sentences += _shifted(part.sentences, start)
-        self.language = self.language or part.language
-
-    def utterance(self) -> np.ndarray:
-        """One piece: its probabilities; several: their mean weighted by seconds of speech."""
-        if len(self.utterances) == 1:
-            return self.utterances[0]
-        weights = np.asarray(self.weights)
-        weights = weights if weights.sum() > 0 else np.ones_like(weights)
-        return np.average(np.stack(self.utterances), axis=0, weights=weights)
-
-
-def _shifted(items: list[Any], seconds: float) -> list[Any]:
-    """Copies of timed results (segments, words, sentences) moved `seconds` later."""
-    if not seconds:
-        return items
-    return [
-        item.model_copy(update={"start": round(item.start + seconds, 3), "end": round(item.end + seconds, 3)})
-        for item in items
-    ]
-
-
-def _analyze_piece(
-    signal: np.ndarray,
-    backend: EmbeddingBackend,
-    fitted: Model,
-    transcriber: Transcriber | None,
-    language: str,
-    settings: Settings,
-) -> _Part:
-    speech = speech_regions(signal, settings.vad, settings.vad_merge_gap)
-    frames = backend.frames(signal)
-    utterance = fitted.predict_proba(backend.embed_utterance(signal, frames)[None, :])[0]
-    segments = _segments(backend, fitted, frames, speech, settings)
-    words: list[Word] = []
-    sentences: list[Sentence] = []
-    spoken = None
-    if transcriber is not None:
-        said = transcriber.transcribe(signal, language, speech)
-        spoken = said.language if len(speech) else None
-        words = label_words(clamp_to_speech(said.words, speech), segments)
-        sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds))
-    return _Part(utterance, speech, segments, words, sentences, spoken)
-
-
-def _rounded(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, float]:
-    return {label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)}
-
-
-def _segments(
-    backend: EmbeddingBackend, fitted: Model, frames: np.ndarray, speech: np.ndarray, settings: Settings
-) -> list[Segment]:
-    """Emotion segments inside each speech region (windows never straddle a pause)."""
-    spans = [
-        window_spans(end - start, settings.window_seconds, settings.hop_seconds) + start
-        for start, end in speech
-    ]
-    if not spans:
-        return []
-    pooled = np.concatenate(spans) + np.array([-settings.window_context, settings.window_context])
-    pooled = np.clip(pooled, 0.0, len(frames) / backend.frame_rate)
-    probabilities = fitted.predict_proba(backend.embed_windows(frames, pooled))
-    hook = get_plugin_manager().hook.ser_build_segments
-    segments: list[Segment] = []
-    offset = 0
-    for region in spans:
-        segments += hook(
-            times=region,
-            probabilities=probabilities[offset : offset + len(region)],
-            labels=fitted.labels,
-            settings=settings,
-        )
-        offset += len(region)
-    return segments
-
-
-def _sentences(
-    backend: EmbeddingBackend, fitted: Model, frames: np.ndarray, groups: list[list[Word]]
-) -> list[Sentence]:
-    """Each sentence's emotion, predicted from the audio it spans."""
-    if not groups:
-        return []
-    spans = np.array([[group[0].start, group[-1].end] for group in groups])
-    probabilities = fitted.predict_proba(backend.embed_windows(frames, spans))
-    out = []
-    for group, probs in zip(groups, probabilities, strict=True):
-        best = int(probs.argmax())
-        out.append(
-            Sentence(
-                start=group[0].start,
-                end=group[-1].end,
-                text=join_text(group),
-                emotion=fitted.labels[best],
-                confidence=round(float(probs[best]), 4),
-                probabilities=_rounded(fitted.labels, probs),
-            )
-        )
-    return out
 
 
 # --- data ---------------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ class Runner:
 
     def _attempt(self, path: str | os.PathLike[str]) -> AnalysisResult:
         if not self.budget.isolate:
-            from ser_core.api import analyze
+            from ser_core.analysis import analyze
 
             return analyze(path, **self.kwargs, timeout=self.budget.timeout_seconds)
         if self._worker is None or not self._worker.alive():
@@ -207,7 +207,7 @@ class _Worker:
 
 
 def _serve(conn: Connection, kwargs: dict[str, Any]) -> None:
-    from ser_core.api import analyze, prepare
+    from ser_core.analysis import analyze, prepare
 
     try:
         _, backend, fitted, _, _ = prepare(**kwargs)

@@ -21,7 +21,8 @@ import numpy as np
 import soundfile as sf
 
 from ser_core import __version__
-from ser_core.api import Features, Progress, _items, analyze, cross_validate, features_of, write_json
+from ser_core.analysis import analyze
+from ser_core.api import Features, Progress, _items, cross_validate, features_of, write_json
 from ser_core.artifacts import Model, ModelMeta
 from ser_core.audio import SAMPLE_RATE, load_audio
 from ser_core.backend import get_backend

@@ -56,7 +56,7 @@ def _profiles(settings: Settings) -> list[Check]:
     """Per profile: is its backend installed, and is there a model made for that backend? Backends
     are not built (that can mean loading or downloading weights); the model's metadata is checked
     against what the backend registered."""
-    from ser_core.api import get_model
+    from ser_core.analysis import get_model
     from ser_core.plugins import registry
     from ser_core.profiles import PROFILES
 

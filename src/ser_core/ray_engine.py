@@ -160,6 +160,6 @@ class Worker:
 
 
 def _warm(kwargs: dict[str, Any]) -> None:
-    from ser_core.api import prepare
+    from ser_core.analysis import prepare
 
     prepare(**kwargs)

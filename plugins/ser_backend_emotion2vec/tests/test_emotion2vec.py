@@ -112,7 +112,7 @@ def test_own_head_works_without_training(env, tmp_path):
     backend = get_backend("accurate-research")
     signal = tone(220, 3.0, 0.5, 7)
     # The shipped-by-the-weights head, as a core artifact: same numbers as FunASR's own head.
-    model = ser_core.api.get_model("accurate-research")
+    model = ser_core.analysis.get_model("accurate-research")
     model.check_backend(backend, "accurate-research")
     ours = dict(
         zip(model.labels, model.predict_proba(backend.pool(backend.frames(signal))[None])[0], strict=True)
