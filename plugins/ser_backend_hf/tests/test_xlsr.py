@@ -124,28 +124,15 @@ def test_other_families_load_through_automodel(family, tmp_path):
     assert backend.embed(speechlike(2.0)).shape == (backend.dim,) == (128,)
 
 
-def test_train_evaluate_analyze_with_the_medium_profile(tiny_wav2vec2, tmp_path, monkeypatch):
+def test_train_evaluate_analyze_with_the_medium_profile(tiny_wav2vec2, tmp_path, ser_env):
     import json
 
     import soundfile as sf
-    from ser_backend_hf.settings import get_hf_settings
     from typer.testing import CliRunner
 
-    from ser_core import plugins
-    from ser_core.backend import get_backend_by_id
     from ser_core.cli import app
-    from ser_core.settings import get_settings
 
-    for name in ("models", "cache", "data"):
-        monkeypatch.setenv(f"SER_{name.upper()}_DIR", str(tmp_path / name))
-    monkeypatch.setenv("SER_MEDIUM_MODEL_ID", str(tiny_wav2vec2))
-    monkeypatch.setenv("SER_MEDIUM_LAYERS", "1-3")
-    monkeypatch.setenv("SER_HF_DEVICE", "cpu")
-    monkeypatch.setenv("SER_VAD", "energy")
-    monkeypatch.setenv("SER_TRANSCRIPT", "false")
-    for cache in (get_settings, get_hf_settings, get_backend_by_id):
-        cache.cache_clear()
-    plugins.reset()
+    ser_env(MEDIUM_MODEL_ID=tiny_wav2vec2, MEDIUM_LAYERS="1-3", HF_DEVICE="cpu")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for s, speaker in enumerate(("03", "08", "09")):
@@ -172,9 +159,6 @@ def test_train_evaluate_analyze_with_the_medium_profile(tiny_wav2vec2, tmp_path,
     result = json.loads(analysed.stdout)
     assert result["profile"] == "medium" and result["backend_id"] == "hf_xlsr"
     assert result["label"] in {"angry", "sad"} and result["segments"]
-    for cache in (get_settings, get_hf_settings, get_backend_by_id):
-        cache.cache_clear()
-    plugins.reset()
 
 
 def test_a_transformers_whisper_directory_serves_the_accurate_profile(tmp_path, tiny_wav2vec2):
