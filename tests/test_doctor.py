@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from ser_core.cli import app
 from ser_core.plugins import reset
+from ser_core.settings import get_settings
 
 runner = CliRunner()
 
@@ -67,3 +68,20 @@ def test_doctor_prints_fixes_verbatim(monkeypatch):
     result = runner.invoke(app, ["doctor"], env={"SER_TRANSCRIPT": "false"})
     assert result.exit_code == 1 and "fix: pip install ser-backend-handcrafted" in result.stdout
     assert "cannot run" in result.stdout
+
+
+def test_doctor_shows_time_budgets_and_the_ray_engine(monkeypatch):
+    monkeypatch.setenv("SER_FAST_TIMEOUT_SECONDS", "90")
+    monkeypatch.setenv("SER_ACCURATE_ISOLATE", "true")
+    _, report = _doctor()
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["time budgets"]["detail"].startswith("fast 90 s; medium 3600 s; accurate 3600 s, isolated")
+    ray = checks["engine ray"]
+    if importlib.util.find_spec("ray") is None:
+        assert ray["status"] == "warn" and ray["fix"] == "pip install 'ser-core[ray]'"
+    else:
+        assert ray["status"] == "ok" and ray["detail"].startswith("ray ")
+    monkeypatch.setenv("SER_DISABLE_TIMEOUTS", "true")
+    get_settings.cache_clear()
+    _, report = _doctor()
+    assert {c["name"]: c for c in report["checks"]}["time budgets"]["detail"] == "off (SER_DISABLE_TIMEOUTS)"

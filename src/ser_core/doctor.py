@@ -35,6 +35,8 @@ def run_checks(settings: Settings) -> list[Check]:
         *_consents(settings),
         *_transcriber(settings),
         *_plugins(),
+        _budgets(settings),
+        _ray(),
         *_dirs(settings),
     ]
 
@@ -161,6 +163,32 @@ def _plugins() -> list[Check]:
     for skipped in skipped_plugins():
         checks.append(Check(f"plugin {skipped.name}", "warn", f"skipped: {skipped.reason}", "ser plugins"))
     return checks
+
+
+def _budgets(settings: Settings) -> Check:
+    """Each profile's time budget per input (`SER_<PROFILE>_TIMEOUT_SECONDS`, ...)."""
+    from ser_core.budget import budget_for
+    from ser_core.profiles import PROFILES
+
+    if settings.disable_timeouts:
+        return Check("time budgets", "ok", "off (SER_DISABLE_TIMEOUTS)")
+    parts = []
+    for name in PROFILES:
+        budget = budget_for(name, settings)
+        limit = "no limit" if budget.timeout_seconds is None else f"{budget.timeout_seconds:g} s"
+        parts.append(f"{name} {limit}" + (", isolated" if budget.isolate else ""))
+    return Check("time budgets", "ok", "; ".join(parts) + " per attempt")
+
+
+def _ray() -> Check:
+    """The optional Ray engine for batches (`--engine ray`)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("ray")
+    except metadata.PackageNotFoundError:
+        return Check("engine ray", "warn", "not installed: batches run on the local engine", "pip install 'ser-core[ray]'")
+    return Check("engine ray", "ok", f"ray {version} (ser analyze DIR --output-dir OUT --engine ray)")
 
 
 def _dirs(settings: Settings) -> list[Check]:
