@@ -1,11 +1,12 @@
-"""Peak memory of `ser analyze` (fast profile, with transcript) on 1 min and 60 min of speech.
+"""Peak memory of `ser analyze` (with transcript) on 1 min and 60 min of speech.
 
-    python scripts/benchmark_memory.py [--minutes 1 60] [--whisper-model base] [--threads 2] [--mp3]
+    python scripts/benchmark_memory.py [--minutes 1 60] [--profile fast] [--whisper-model base]
+        [--threads 2] [--mp3]
 
 The recordings: RAVDESS 01-18 clips in a seeded shuffle, joined with 0.5 s pauses, written as
 16 kHz FLAC (and mp3 with `--mp3`, decoded through the ffmpeg pipe). Each is analysed by a fresh
 `python -m ser_core analyze FILE -f json -o OUT` process; its peak resident memory (ru_maxrss of
-the child) and wall time are printed and written to reports/memory-analyze.json.
+the child) and wall time are printed and written to reports/memory-analyze[-PROFILE].json.
 Target (issue 6): the 60 min run <= 1.5 GB and <= 1.3x the 1 min run.
 """
 
@@ -47,9 +48,10 @@ def write_recording(path: Path, seconds: float, seed: int) -> float:
     return written / SAMPLE_RATE
 
 
-def measure(path: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
+def measure(path: Path, out: Path, env: dict[str, str], profile: str) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of one `ser analyze` process."""
     cmd = [sys.executable, "-m", "ser_core", "analyze", str(path), "-f", "json", "-o", str(out)]
+    cmd += ["--profile", profile]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -66,9 +68,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mp3", action="store_true", help="also measure mp3 copies (ffmpeg pipe)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", default="fast")
     args = parser.parse_args()
     env = dict(os.environ, SER_TRANSCRIPT="true", SER_WHISPER_MODEL=args.whisper_model)
-    env.update(SER_WHISPER_THREADS=str(args.threads), SER_VAD="silero")
+    env.update(SER_WHISPER_THREADS=str(args.threads), SER_HF_THREADS=str(args.threads), SER_VAD="silero")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
@@ -81,7 +84,7 @@ def main() -> None:
                 inputs.append(mp3)
             for path in inputs:
                 out = Path(tmp) / (path.name + ".json")
-                rss, seconds = measure(path, out, env)
+                rss, seconds = measure(path, out, env, args.profile)
                 words = len(json.loads(out.read_text())["words"])
                 row = {
                     "input": path.suffix[1:],
@@ -98,8 +101,9 @@ def main() -> None:
         if len(mine) >= 2:
             ratio = mine[-1]["peak_rss_mb"] / mine[0]["peak_rss_mb"]
             print(f"{kind}: peak RSS {mine[-1]['minutes']} min / {mine[0]['minutes']} min = {ratio:.2f}x")
-    report = {"whisper_model": args.whisper_model, "threads": args.threads, "runs": rows}
-    out_path = ROOT / "reports" / "memory-analyze.json"
+    report = {"profile": args.profile, "whisper_model": args.whisper_model, "threads": args.threads, "runs": rows}
+    name = "memory-analyze.json" if args.profile == "fast" else f"memory-analyze-{args.profile}.json"
+    out_path = ROOT / "reports" / name
     atomic_write_text(out_path, json.dumps(report, indent=2) + "\n")
     print(f"wrote {out_path}")
 

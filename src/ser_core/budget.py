@@ -119,7 +119,7 @@ class Runner:
 
             return analyze(path, **self.kwargs, timeout=self.budget.timeout_seconds)
         if self._worker is None or not self._worker.alive():
-            self._worker = _Worker(self.kwargs)
+            self._worker = _Worker(self.kwargs, path)
         return self._worker.analyze(path, self.budget.timeout_seconds)
 
     def close(self) -> None:
@@ -155,13 +155,15 @@ def _after(exc: SerError, attempts: int) -> SerError:
 class _Worker:
     """A spawned process that loads the models once (untimed), then analyses one path per request."""
 
-    def __init__(self, kwargs: dict[str, Any]) -> None:
+    def __init__(self, kwargs: dict[str, Any], path: str | os.PathLike[str]) -> None:
+        """Start it and wait (untimed) until it has loaded the models; `path`, the input it is
+        started for, names errors of the setup."""
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, kwargs), daemon=True, name="ser-worker")
         self.process.start()
         child.close()
-        kind, value = self._receive(None, "<setup>")
+        kind, value = self._receive(None, path)
         if kind == "error":
             self.stop()
             raise value
