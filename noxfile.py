@@ -14,8 +14,8 @@ PACKAGES = ("-e", ".[offline,test]", "-e", "plugins/ser_backend_handcrafted")
 
 @nox.session(python=["3.11", "3.12", "3.13"])
 def tests(session: nox.Session) -> None:
-    """The default test run (no corpora needed)."""
-    session.install(*PACKAGES)
+    """The default test run (no corpora needed), with the Ray extra as in CI."""
+    session.install("-e", ".[offline,test,ray]", "-e", "plugins/ser_backend_handcrafted")
     session.run("pytest", "-q", *session.posargs)
 
 
