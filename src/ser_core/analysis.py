@@ -102,8 +102,7 @@ def analyze(
     for offset, piece in pieces(stream_audio(path), settings.piece_seconds):
         if deadline is not None and time.monotonic() > deadline:
             raise AnalysisTimeout(path, timeout)
-        found.add_audio(piece)
-        if float(np.max(np.abs(piece))) >= settings.silence_peak:
+        if found.add_audio(piece) >= settings.silence_peak:
             part = _analyze_piece(piece, backend, fitted, transcriber, found.language or language, settings)
             found.add(part, offset / SAMPLE_RATE)
     if found.peak < settings.silence_peak:
@@ -188,10 +187,13 @@ class _Found:
     sentences: list[Sentence] = field(default_factory=list)
     language: str | None = None
 
-    def add_audio(self, piece: np.ndarray) -> None:
+    def add_audio(self, piece: np.ndarray) -> float:
+        """Count a piece's samples and loudness; returns its peak magnitude."""
+        peak = float(np.max(np.abs(piece)))
         self.samples += len(piece)
-        self.peak = max(self.peak, float(np.max(np.abs(piece))))
+        self.peak = max(self.peak, peak)
         self.loudness_db.append(block_db(piece, LOUDNESS_STEP))
+        return peak
 
     def add(self, part: _Part, start: float) -> None:
         self.utterances.append(part.utterance)

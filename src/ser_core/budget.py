@@ -52,11 +52,11 @@ class Budget:
 class _BudgetVars(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    timeout_seconds: float | None = None
-    timeout_retries: int = 1
-    transient_retries: int = 2
-    backoff_seconds: float = 1.0
-    isolate: bool = False
+    timeout_seconds: float | None = None  # None: the profile's default
+    timeout_retries: int = Budget.timeout_retries
+    transient_retries: int = Budget.transient_retries
+    backoff_seconds: float = Budget.backoff_seconds
+    isolate: bool = Budget.isolate
 
 
 def budget_for(profile: str, settings: Settings | None = None) -> Budget:
