@@ -23,6 +23,10 @@ EXTENSIONS = {"json": ".json", "csv": ".csv", "srt": ".srt", "vtt": ".vtt", "tab
 REPORT_NAME = "ser-run-report.json"
 #: One input's work: its path, the (format, output path) pairs still missing, `analyze` arguments.
 Task = tuple[Path, tuple[tuple[str, Path], ...], dict[str, Any]]
+#: What became of an input: "analysed" or "failed", its report record, seconds of audio.
+Outcome = tuple[str, dict[str, Any], float]
+#: An outcome before writing: also the rendered text of each missing output.
+Rendered = tuple[str, dict[str, Any], float, list[str]]
 
 
 def expand(inputs: Iterable[str | Path], recursive: bool = False) -> list[tuple[Path, Path]]:
@@ -88,8 +92,8 @@ def run(
     address: str | None = None,
 ) -> RunReport:
     """Analyse each input whose output does not exist yet (`ser_core.analyze(path, **kwargs)`),
-    write it in each of `formats` (one analysis, one file per format), and return the report. `jobs` > 1 runs that many worker processes (each
-    loads the models once). `engine="ray"`: Ray actors do the work (`ser_core.ray_engine`; a local
+    write it in each of `formats` (one analysis, one file per format), and return the report.
+    `jobs` > 1 runs that many worker processes (each loads the models once). `engine="ray"`: Ray actors do the work (`ser_core.ray_engine`; a local
     cluster of `jobs` CPUs, or the cluster at `address`; `jobs` None: every CPU)."""
     if engine not in ("local", "ray"):
         raise ValueError(f"engine {engine!r}: 'local' or 'ray'")
@@ -147,21 +151,36 @@ def _dispatch(
         _collect(map(_one, todo), report, tick)
 
 
-def _one(task: Task) -> tuple[str, dict[str, Any], float]:
+def _one(task: Task) -> Outcome:
     """Analyse one input and write its missing outputs; ("analysed" or "failed", record, audio s)."""
+    return written(task, rendered(task))
+
+
+def rendered(task: Task) -> Rendered:
+    """Analyse one input and render each missing output: (kind, record, audio seconds, texts)."""
     from ser_core.exports import render
 
     source, targets, kwargs = task
     began = time.perf_counter()
     try:
         result = runner(kwargs).analyze(source)
-        for fmt, target in targets:
-            atomic_write_text(target, render([result], fmt))
+        texts = [render([result], fmt) for fmt, _ in targets]
     except SerError as exc:
-        return "failed", {"path": str(source), "error": str(exc)}, 0.0
+        return "failed", {"path": str(source), "error": str(exc)}, 0.0, []
     seconds = round(time.perf_counter() - began, 3)
     outputs = [str(target) for _, target in targets]
-    return "analysed", {"path": str(source), "outputs": outputs, "seconds": seconds}, result.duration
+    return "analysed", {"path": str(source), "outputs": outputs, "seconds": seconds}, result.duration, texts
+
+
+def written(task: Task, done: Rendered) -> Outcome:
+    """Write a rendered input's texts to its targets (atomically); a write error is its failure."""
+    kind, record, audio, texts = done
+    try:
+        for (_, target), text in zip(task[1], texts, strict=False):
+            atomic_write_text(target, text)
+    except SerError as exc:
+        return "failed", {"path": str(task[0]), "error": str(exc)}, 0.0
+    return kind, record, audio
 
 
 _runners: dict[str, Runner] = {}
@@ -174,7 +193,7 @@ def runner(kwargs: dict[str, Any]) -> Runner:
 
 
 def _collect(
-    outcomes: Iterable[tuple[str, dict[str, Any], float]],
+    outcomes: Iterable[Outcome],
     report: RunReport,
     tick: Callable[[int], None] | None,
 ) -> None:

@@ -1,5 +1,5 @@
 """Ray as a batch engine (`ser analyze ... --output-dir OUT --engine ray`): model-holding actors,
-one per CPU, analyse the inputs that `batch.run` hands over, each through `batch._one`, and return
+one per CPU, analyse the inputs that `batch.run` hands over, each through `batch.rendered`, and return
 the rendered output text; the driver writes it atomically, so outputs need no shared filesystem.
 Workers read the inputs (and `--model`) from their paths: on a multi-node cluster those must be
 on storage every node sees. `SER_*` variables of the driver reach every actor. Ray is imported
@@ -11,19 +11,14 @@ import contextlib
 import logging
 import os
 import socket
-import tempfile
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from ser_core import batch
-from ser_core.batch import Task
-from ser_core.errors import EngineError, SerError
-from ser_core.io import atomic_write_text
+from ser_core.batch import Outcome, Rendered, Task
+from ser_core.errors import EngineError
 
 log = logging.getLogger(__name__)
-Outcome = tuple[str, dict[str, Any], float]
 #: Calls queued per actor, so an actor never waits for the driver between inputs.
 DEPTH = 2
 
@@ -114,20 +109,15 @@ def _reachable(address: str) -> None:
 
 def _finish(ray: Any, ref: Any, task: Task) -> Outcome:
     """The outcome of one call: its output written here, or the failure recorded."""
-    source, targets = task[0], task[1]
+    source = task[0]
     try:
-        kind, record, audio, texts = ray.get(ref)
+        done = ray.get(ref)
     except ray.exceptions.RayTaskError:
         raise  # a bug, not a bad input: it stops the run, as in the local engine
     except ray.exceptions.RayError as exc:
         error = f"{source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
         return "failed", {"path": str(source), "error": error}, 0.0
-    try:
-        for (_, target), text in zip(targets, texts or [], strict=False):
-            atomic_write_text(target, text)
-    except SerError as exc:
-        return "failed", {"path": str(source), "error": str(exc)}, 0.0
-    return kind, record, audio
+    return batch.written(task, done)
 
 
 def _line(exc: BaseException) -> str:
@@ -139,24 +129,14 @@ class Worker:
     """A Ray actor: loads the backend, model and transcriber once, then analyses input after input."""
 
     def __init__(self, kwargs: dict[str, Any]) -> None:
-        shm = Path("/dev/shm")  # tmpfs: the scratch write costs no fsync
-        self.scratch = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
         try:
             _warm(kwargs)
-        except Exception as exc:  # the same error comes back for each input, through batch._one
+        except Exception as exc:  # the same error comes back for each input, through batch.rendered
             log.warning("loading the models failed: %s", exc)
 
-    def analyse(self, task: Task) -> tuple[str, dict[str, Any], float, list[str] | None]:
-        """`batch._one` with scratch targets here; returns its outcome and the output texts."""
-        source, targets, kwargs = task
-        scratch = tuple((fmt, self.scratch / f"ser-ray-{uuid.uuid4().hex}{t.suffix}") for fmt, t in targets)
-        kind, record, audio = batch._one((source, scratch, kwargs))
-        if kind != "analysed":
-            return kind, record, audio, None
-        texts = [path.read_text(encoding="utf-8") for _, path in scratch]
-        for _, path in scratch:
-            path.unlink()
-        return kind, {**record, "outputs": [str(t) for _, t in targets]}, audio, texts
+    def analyse(self, task: Task) -> Rendered:
+        """`batch.rendered`: the outcome and the output texts, written by the driver."""
+        return batch.rendered(task)
 
 
 def _warm(kwargs: dict[str, Any]) -> None:
