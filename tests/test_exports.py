@@ -32,8 +32,8 @@ def result() -> AnalysisResult:
         sentences=[Sentence(start=0.6, end=3.1, text="Stop it, please", emotion="angry", confidence=0.6,
                             probabilities={"angry": 0.6, "sad": 0.4})],
         timeline=[
-            TimelineRow(start=0.6, end=1.6, emotion="angry", confidence=0.8, text="Stop it,"),
-            TimelineRow(start=2.2, end=3661.25, emotion="sad", confidence=0.7, text='"please" --> <now>'),
+            TimelineRow(start=0.6, end=1.6, emotion="angry", confidence=0.8, text="Stop it,", words=2),
+            TimelineRow(start=2.2, end=3661.25, emotion="sad", confidence=0.7, text='"please" --> <now>', words=1),
         ],
         ser_core_version="0.1.0", envelope=[0.0, 0.5, 1.0, 0.2], envelope_rate=2.0,
     )  # fmt: skip
@@ -112,3 +112,26 @@ def test_html_is_self_contained_and_shows_the_segments(result):
 def test_single_file_formats_refuse_several_results(result):
     with pytest.raises(ValueError, match="one file"):
         render([result, result], "srt")
+
+
+def test_speech_without_words_is_in_every_format(result):
+    """A stretch of speech the transcriber heard nothing in is a row of its own everywhere,
+    marked as such; without a transcript at all, rows carry no such marker."""
+    silent_row = TimelineRow(start=4.0, end=30.0, emotion="angry", confidence=0.99, text="", words=0)
+    heard = result.model_copy(update={"timeline": [result.timeline[0], silent_row]})
+    rows = list(csv.DictReader(io.StringIO(render([heard], "csv"))))
+    assert [(r["start"], r["end"], r["emotion"], r["words"], r["text"]) for r in rows[1:]] == [
+        ("4.000", "30.000", "angry", "0", "")
+    ]
+    assert SRT_CUE.findall(render([heard], "srt"))[1][1:] == (
+        "00:00:04,000",
+        "00:00:30,000",
+        "[angry 0.99] (no words)",
+    )
+    assert VTT_CUE.findall(render([heard], "vtt"))[1][2] == "[angry 0.99] (no words)"
+    assert "(no words)" in render([heard], "table")
+    assert "<td>4.00</td><td>30.00</td><td>angry</td><td>0.9900</td><td>(no words)</td>" in render(
+        [heard], "html"
+    )
+    untranscribed = heard.model_copy(update={"transcriber": None})
+    assert SRT_CUE.findall(render([untranscribed], "srt"))[1][3] == "[angry 0.99]"

@@ -3,6 +3,7 @@ into sentences, and merge words into timeline rows. Pure functions on the result
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 from ser_core.results import Segment, TimelineRow, Word
@@ -87,26 +88,95 @@ def timeline_rows(
     words: Sequence[Word] | None, segments: Sequence[Segment], gap: float = 1.0, max_seconds: float = 10.0
 ) -> list[TimelineRow]:
     """Rows of consecutive labelled words with one emotion; a row also ends at a pause longer than
-    `gap` and before it grows past `max_seconds`. Without a transcript (`words` None), one row per
-    emotion segment with empty text."""
+    `gap` and before it grows past `max_seconds`. Speech the words do not cover still appears:
+    a stretch shorter than `gap` joins the word row it touches (one of its own emotion first),
+    a longer one (or one touching no row) is a row of its own with no words. So the rows cover
+    every emotion segment, whether or not the transcriber heard words there. Without a transcript
+    (`words` None), one row per emotion segment."""
     if words is None:
-        return [
-            TimelineRow(start=s.start, end=s.end, emotion=s.label, confidence=s.confidence, text="")
-            for s in segments
-        ]
-    rows: list[list[Word]] = []
+        return [_speech_row(s.start, s.end, s) for s in segments]
+    groups: list[list[Word]] = []
     for word in words:
-        last = rows[-1] if rows else None
+        last = groups[-1] if groups else None
         if (
             last is None
             or word.emotion != last[-1].emotion
             or word.start - last[-1].end > gap
             or word.end - last[0].start > max_seconds
         ):
-            rows.append([word])
+            groups.append([word])
         else:
             last.append(word)
-    return [_row(row) for row in rows]
+    rows = [_row(group) for group in groups]
+    return sorted(rows + _uncovered_rows(rows, segments, gap), key=lambda row: (row.start, row.end))
+
+
+def _uncovered_rows(rows: list[TimelineRow], segments: Sequence[Segment], gap: float) -> list[TimelineRow]:
+    """Rows for the parts of `segments` no word row covers; a part shorter than `gap` extends a
+    row it touches (`rows` is changed in place) instead."""
+    covered = _union([(row.start, row.end) for row in rows])
+    covered_ends = [end for _, end in covered]
+    # The row ending where a part starts (the last, in time order) and the one starting where it
+    # ends (the first): rows are in time order, so their indices say which is which.
+    ends: dict[float, int] = {}
+    starts: dict[float, int] = {}
+    for i, row in enumerate(rows):
+        ends[row.end] = i
+        starts.setdefault(row.start, i)
+    extra: list[TimelineRow] = []
+    for segment in segments:
+        for start, end in _subtract((segment.start, segment.end), covered, covered_ends):
+            touching = [i for i in (ends.get(start), starts.get(end)) if i is not None]
+            if not touching or end - start >= gap:
+                extra.append(_speech_row(start, end, segment))
+                continue
+            i = min(touching, key=lambda k: rows[k].emotion != segment.label)  # its own emotion first
+            row = rows[i] = rows[i].model_copy(
+                update={"start": min(rows[i].start, start), "end": max(rows[i].end, end)}
+            )
+            ends[row.end] = max(i, ends.get(row.end, i))
+            starts[row.start] = min(i, starts.get(row.start, i))
+    return extra
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _subtract(
+    span: tuple[float, float], covered: list[tuple[float, float]], ends: list[float]
+) -> list[tuple[float, float]]:
+    """The parts of `span` outside the sorted, disjoint `covered` spans (`ends`: their ends);
+    slivers under 1 ms are dropped."""
+    start, end = span
+    left = bisect.bisect_right(ends, start)
+    out = []
+    for a, b in covered[left:]:
+        if a >= end:
+            break
+        if a - start >= 1e-3:
+            out.append((start, a))
+        start = max(start, b)
+    if end - start >= 1e-3:
+        out.append((start, end))
+    return out
+
+
+def _speech_row(start: float, end: float, segment: Segment) -> TimelineRow:
+    return TimelineRow(
+        start=round(float(start), 3),
+        end=round(float(end), 3),
+        emotion=segment.label,
+        confidence=segment.confidence,
+        text="",
+        words=0,
+    )
 
 
 def _row(words: list[Word]) -> TimelineRow:
@@ -122,4 +192,5 @@ def _row(words: list[Word]) -> TimelineRow:
         emotion=words[0].emotion,
         confidence=confidence,
         text=join_text(words),
+        words=len(words),
     )

@@ -18,7 +18,7 @@ from ser_core.alignment import clamp_to_speech, join_text, label_words, split_se
 from ser_core.artifacts import Model, load_model
 from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, stream_audio
 from ser_core.backend import EmbeddingBackend, get_backend
-from ser_core.errors import AnalysisTimeout, ArtifactError, AudioError
+from ser_core.errors import AnalysisTimeout, ArtifactError
 from ser_core.pieces import pieces
 from ser_core.plugins import get_plugin_manager, registry
 from ser_core.results import AnalysisResult, Segment, Sentence, Word
@@ -83,13 +83,18 @@ def analyze(
     whisper_model: str | None = None,
     timeout: float | None = None,
 ) -> AnalysisResult:
-    """The emotion of a recording (utterance label and probabilities, segments over its speech)
+    """The emotion of a recording (overall label and probabilities, segments over its speech)
     and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
     words, sentences and the merged timeline.
 
+    The overall result is read off the segments, so it never contradicts the timeline: the label
+    is the emotion of the largest share of speech time, the probabilities are the segments'
+    averaged over their duration (`overall`). Without speech (silence, noise, a tone) there is no
+    label (status "no_speech"); with less than `min_speech_seconds` of speech the label is
+    flagged "too_short".
+
     The audio is decoded as a stream and analysed in pieces of at most `piece_seconds` (cut at
-    quiet moments), so memory does not grow with the recording's length. A recording of several
-    pieces gets as utterance probabilities the mean of its pieces', weighted by their speech.
+    quiet moments), so memory does not grow with the recording's length.
 
     `timeout`: seconds the analysis may take once the models are loaded, checked between pieces
     (`AnalysisTimeout`); `ser_core.budget` adds retries and a hard kill in a worker process."""
@@ -105,14 +110,16 @@ def analyze(
         if found.add_audio(piece) >= settings.silence_peak:
             part = _analyze_piece(piece, backend, fitted, transcriber, found.language or language, settings)
             found.add(part, offset / SAMPLE_RATE)
-    if found.peak < settings.silence_peak:
-        raise AudioError(path, f"audio is silent (peak below {settings.silence_peak:g})")
-    utterance = found.utterance()
     words = found.words if transcriber is not None else None
     timeline = get_plugin_manager().hook.ser_build_timeline(
         words=words, segments=found.segments, settings=settings
     )
-    best = int(utterance.argmax())
+    label, probabilities, shares = overall(found.segments, fitted.labels)
+    speech_seconds = round(sum(end - start for start, end in found.speech), 3)
+    if label is None:
+        status = "no_speech"
+    else:
+        status = "too_short" if speech_seconds < settings.min_speech_seconds else "ok"
     loudness_values, loudness_rate = loudness(np.concatenate(found.loudness_db))
     return AnalysisResult(
         path=str(path),
@@ -121,9 +128,12 @@ def analyze(
         backend_model_id=backend.model_id,
         model=str(fitted.path),
         duration=round(found.samples / SAMPLE_RATE, 3),
-        label=fitted.labels[best],
-        confidence=round(float(utterance[best]), 4),
-        probabilities=_rounded(fitted.labels, utterance),
+        status=status,
+        label=label,
+        confidence=None if label is None else probabilities[label],
+        probabilities=probabilities,
+        shares=shares,
+        speech_seconds=speech_seconds,
         speech=found.speech,
         segments=found.segments,
         transcriber=None if transcriber is None else f"{transcriber.name} {transcriber.model_id}",
@@ -135,6 +145,25 @@ def analyze(
         envelope=[round(float(v), 3) for v in loudness_values],
         envelope_rate=loudness_rate,
     )
+
+
+def overall(
+    segments: Sequence[Segment], labels: Sequence[str]
+) -> tuple[str | None, dict[str, float], dict[str, float]]:
+    """(label, probabilities, shares) of a recording from its emotion segments: each label's
+    share of the segments' time, the segments' probabilities averaged over their duration, and
+    the label of the largest share (ties: the higher mean probability). No segments: no speech,
+    so (None, {}, {})."""
+    if not segments:
+        return None, {}, {}
+    seconds = np.array([max(s.end - s.start, 0.0) for s in segments])
+    weights = seconds if seconds.sum() > 0 else np.ones_like(seconds)
+    table = np.array([[s.probabilities.get(label, 0.0) for label in labels] for s in segments])
+    mean = np.average(table, axis=0, weights=weights)
+    held = np.array([weights[[s.label == label for s in segments]].sum() for label in labels])
+    share = held / weights.sum()
+    best = max(range(len(labels)), key=lambda k: (share[k], mean[k]))
+    return labels[best], _rounded(labels, mean), _rounded(labels, share)
 
 
 def prepare(
@@ -164,7 +193,6 @@ def prepare(
 class _Part:
     """What the analysis of one piece found, in seconds from the piece's start."""
 
-    utterance: np.ndarray
     speech: np.ndarray
     segments: list[Segment]
     words: list[Word]
@@ -177,10 +205,7 @@ class _Found:
     """What the pieces of a recording found so far, in seconds from the recording's start."""
 
     samples: int = 0
-    peak: float = 0.0
     loudness_db: list[np.ndarray] = field(default_factory=list)
-    utterances: list[np.ndarray] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
     speech: list[tuple[float, float]] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     words: list[Word] = field(default_factory=list)
@@ -189,28 +214,16 @@ class _Found:
 
     def add_audio(self, piece: np.ndarray) -> float:
         """Count a piece's samples and loudness; returns its peak magnitude."""
-        peak = float(np.max(np.abs(piece)))
         self.samples += len(piece)
-        self.peak = max(self.peak, peak)
         self.loudness_db.append(block_db(piece, LOUDNESS_STEP))
-        return peak
+        return float(np.max(np.abs(piece)))
 
     def add(self, part: _Part, start: float) -> None:
-        self.utterances.append(part.utterance)
-        self.weights.append(float(np.sum(part.speech[:, 1] - part.speech[:, 0])))
         self.speech += [(round(float(a + start), 3), round(float(b + start), 3)) for a, b in part.speech]
         self.segments += _shifted(part.segments, start)
         self.words += _shifted(part.words, start)
         self.sentences += _shifted(part.sentences, start)
         self.language = self.language or part.language
-
-    def utterance(self) -> np.ndarray:
-        """One piece: its probabilities; several: their mean weighted by seconds of speech."""
-        if len(self.utterances) == 1:
-            return self.utterances[0]
-        weights = np.asarray(self.weights)
-        weights = weights if weights.sum() > 0 else np.ones_like(weights)
-        return np.average(np.stack(self.utterances), axis=0, weights=weights)
 
 
 def _shifted(items: list[Any], seconds: float) -> list[Any]:
@@ -233,7 +246,6 @@ def _analyze_piece(
 ) -> _Part:
     speech = speech_regions(signal, settings.vad, settings.vad_merge_gap)
     frames = backend.frames(signal)
-    utterance = fitted.predict_proba(backend.embed_utterance(signal, frames)[None, :])[0]
     segments = _segments(backend, fitted, frames, speech, settings)
     words: list[Word] = []
     sentences: list[Sentence] = []
@@ -243,7 +255,7 @@ def _analyze_piece(
         spoken = said.language if len(speech) else None
         words = label_words(clamp_to_speech(said.words, speech), segments)
         sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds))
-    return _Part(utterance, speech, segments, words, sentences, spoken)
+    return _Part(speech, segments, words, sentences, spoken)
 
 
 def _rounded(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, float]:

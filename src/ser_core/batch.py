@@ -169,7 +169,14 @@ def rendered(task: Task) -> Rendered:
         return "failed", {"path": str(source), "error": str(exc)}, 0.0, []
     seconds = round(time.perf_counter() - began, 3)
     outputs = [str(target) for _, target in targets]
-    return "analysed", {"path": str(source), "outputs": outputs, "seconds": seconds}, result.duration, texts
+    record = {
+        "path": str(source),
+        "status": result.status,
+        "label": result.label,
+        "outputs": outputs,
+        "seconds": seconds,
+    }
+    return "analysed", record, result.duration, texts
 
 
 def written(task: Task, done: Rendered) -> Outcome:

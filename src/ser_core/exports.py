@@ -50,27 +50,54 @@ def render(results: Sequence[AnalysisResult], fmt: str, failures: Sequence[dict[
     if fmt is Format.csv:
         return timeline_csv(results)
     if fmt is Format.srt:
-        return subtitles(results[0].timeline, vtt=False)
+        return subtitles(results[0], vtt=False)
     if fmt is Format.vtt:
-        return subtitles(results[0].timeline, vtt=True)
+        return subtitles(results[0], vtt=True)
     if fmt is Format.table:
         return table(results)
     return page(results[0])
 
 
+def status_note(result: AnalysisResult) -> str | None:
+    """What a reader must know before trusting the label: no speech, or too little of it."""
+    if result.status == "no_speech":
+        return "no speech"
+    if result.status == "too_short":
+        return f"too short: {result.speech_seconds:.2f} s of speech"
+    return None
+
+
+def overall_text(result: AnalysisResult) -> str:
+    """The overall result in one line: `angry (0.74)`, `no speech`, `sad (0.40), too short: ...`."""
+    if result.label is None:
+        return status_note(result) or "no label"
+    note = status_note(result)
+    return f"{result.label} ({result.confidence or 0.0:.2f})" + (f", {note}" if note else "")
+
+
+def row_text(result: AnalysisResult, row: TimelineRow) -> str:
+    """A row's text; speech in which the transcriber heard no words says so."""
+    return "(no words)" if result.transcriber and not row.words else row.text
+
+
 def timeline_csv(results: Sequence[AnalysisResult]) -> str:
+    """One line per timeline row; a file without speech gets one line with its status only."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "start", "end", "emotion", "confidence", "text"])
+    writer.writerow(["path", "status", "start", "end", "emotion", "confidence", "words", "text"])
     for result in results:
+        if not result.timeline:
+            writer.writerow([result.path, result.status, "", "", "", "", "", ""])
         for row in result.timeline:
             writer.writerow(
                 [
                     result.path,
+                    result.status,
                     f"{row.start:.3f}",
                     f"{row.end:.3f}",
                     row.emotion or "",
                     _num(row.confidence),
+                    row.words,
                     row.text,
                 ]
             )
@@ -108,21 +135,31 @@ def _stamp(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
 
 
-def cue_text(row: TimelineRow) -> str:
-    tag = f"[{row.emotion or 'no emotion'}{'' if row.confidence is None else f' {row.confidence:.2f}'}]"
-    return f"{tag} {row.text}".strip()
+def cue_text(row: TimelineRow, text: str | None = None, note: str | None = None) -> str:
+    """`[emotion confidence] text`; `note` (e.g. too short) joins the tag."""
+    tag = f"{row.emotion or 'no emotion'}{'' if row.confidence is None else f' {row.confidence:.2f}'}"
+    tag += f", {note}" if note else ""
+    return f"[{tag}] {row.text if text is None else text}".strip()
 
 
-def subtitles(rows: Sequence[TimelineRow], vtt: bool) -> str:
-    """SRT or WebVTT: one cue per timeline row, its text prefixed with `[emotion confidence]`."""
+def subtitles(result: AnalysisResult, vtt: bool) -> str:
+    """SRT or WebVTT: one cue per timeline row, its text prefixed with `[emotion confidence]`; a
+    file without speech gets one cue over its whole length saying so."""
     out = ["WEBVTT", ""] if vtt else []
-    for number, row in enumerate(rows, 1):
+    note = status_note(result)
+    if not result.timeline:
+        rows = [TimelineRow(start=0.0, end=result.duration, emotion=None, confidence=None, text="")]
+        texts = [f"[{note or 'no emotion'}]"]
+    else:
+        rows = result.timeline
+        texts = [cue_text(row, row_text(result, row), note) for row in rows]
+    for number, (row, text) in enumerate(zip(rows, texts, strict=True), 1):
         if not vtt:
             out.append(str(number))
         sep = "." if vtt else ","
         out.append(f"{_stamp(row.start, sep)} --> {_stamp(max(row.end, row.start + 0.001), sep)}")
         # A blank line ends a cue, and "-->" is not allowed inside WebVTT cue text.
-        out.append(" ".join(cue_text(row).replace("-->", "->").split()))
+        out.append(" ".join(text.replace("-->", "->").split()))
         out.append("")
     return "\n".join(out) + ("\n" if out else "")
 
@@ -136,14 +173,17 @@ def table(results: Sequence[AnalysisResult]) -> str:
         probs = ", ".join(
             f"{k} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
         )
-        grid = Table(
-            title=f"{result.path}: {result.label} ({result.confidence:.2f}); {probs}", title_justify="left"
-        )
+        title = f"{result.path}: {overall_text(result)}" + (f"; {probs}" if probs else "")
+        grid = Table(title=title, title_justify="left")
         for column in ("start", "end", "emotion", "confidence", "text"):
             grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
         for row in result.timeline:
             grid.add_row(
-                f"{row.start:.2f}", f"{row.end:.2f}", row.emotion or "-", _num(row.confidence)[:4], row.text
+                f"{row.start:.2f}",
+                f"{row.end:.2f}",
+                row.emotion or "-",
+                _num(row.confidence)[:4],
+                row_text(result, row),
             )
         console.print(grid)
     return console.export_text()
@@ -167,7 +207,7 @@ def page(result: AnalysisResult) -> str:
     )
     rows = "".join(
         f"<tr><td>{r.start:.2f}</td><td>{r.end:.2f}</td><td>{e(r.emotion or '-')}</td>"
-        f"<td>{_num(r.confidence)}</td><td>{e(r.text)}</td></tr>"
+        f"<td>{_num(r.confidence)}</td><td>{e(row_text(result, r))}</td></tr>"
         for r in result.timeline
     )
     summary = ", ".join(
@@ -184,7 +224,7 @@ table {{ border-collapse: collapse; margin-top: 1em; }} td, th {{ border-bottom:
 svg text {{ font-size: 11px; }}
 </style></head><body>
 <h1>{e(result.path)}</h1>
-<p>Overall: <b>{e(result.label)}</b> ({result.confidence:.2f}) &mdash; {summary}.<br>
+<p>Overall: <b>{e(overall_text(result))}</b>{f" &mdash; {summary}" if summary else ""}.<br>
 {result.duration:.1f} s, profile {e(result.profile)} ({e(result.backend_id)}: {e(result.backend_model_id)}){
         f", transcript by {e(result.transcriber)}, language {e(result.language or '?')}"
         if result.transcriber

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+#: What the analysis could say: "ok"; "no_speech" (no label: nothing to judge); "too_short" (a
+#: label from less speech than `min_speech_seconds`, which the models are not reliable on).
+Status = Literal["ok", "no_speech", "too_short"]
 
 
 class Segment(BaseModel):
@@ -38,13 +44,15 @@ class Sentence(BaseModel):
 
 
 class TimelineRow(BaseModel):
-    """What was said, and in which emotion: consecutive words sharing an emotion."""
+    """What was said, and in which emotion: consecutive words sharing an emotion, or a stretch of
+    speech in which no words were transcribed (`words` 0, empty text)."""
 
     start: float
     end: float
     emotion: str | None
     confidence: float | None
     text: str
+    words: int = Field(default=0, description="words in the row; 0: speech without transcribed words")
 
 
 class AnalysisResult(BaseModel):
@@ -56,9 +64,18 @@ class AnalysisResult(BaseModel):
     backend_model_id: str
     model: str
     duration: float = Field(description="seconds")
-    label: str
-    confidence: float
-    probabilities: dict[str, float]
+    status: Status = "ok"
+    label: str | None = Field(
+        description="the emotion of the largest share of speech time (None without speech)"
+    )
+    confidence: float | None = Field(description="the label's probability, averaged over the speech")
+    probabilities: dict[str, float] = Field(
+        description="each emotion's probability averaged over the speech (segments weighted by duration)"
+    )
+    shares: dict[str, float] = Field(
+        default_factory=dict, description="share of speech time each emotion's segments hold"
+    )
+    speech_seconds: float = Field(default=0.0, description="seconds of speech (VAD)")
     speech: list[tuple[float, float]] = Field(default_factory=list, description="speech regions (VAD)")
     segments: list[Segment]
     transcriber: str | None = Field(default=None, description="transcriber and model, when transcribed")

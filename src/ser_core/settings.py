@@ -28,8 +28,11 @@ class Settings(BaseSettings):
     #: Recordings are decoded as a stream and analysed in pieces of at most this many seconds,
     #: cut at quiet moments, so memory does not grow with their length.
     piece_seconds: float = Field(default=60.0, ge=10.0)
-    #: Peak amplitude below which a file counts as silent.
+    #: Peak amplitude below which a file counts as silent (no speech).
     silence_peak: float = 1e-4
+    #: Less speech than this (seconds) still gets a label, flagged `too_short`: the models'
+    #: accuracy falls towards chance on shorter speech (docs/performance.md, short speech).
+    min_speech_seconds: float = 0.5
 
     # Emotion over time: windows pooled from frame features, then smoothed into segments.
     window_seconds: float = 2.0
