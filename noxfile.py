@@ -1,7 +1,7 @@
 """Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `batch`, `timeline`,
-`transcript`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`.
+`transcript`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
 
-All but `tests`, `lint` and `fuzz` read `../shared/corpora` (or `SER_CORPORA`).
+All but `tests`, `lint`, `fuzz` and `mutants` read `../shared/corpora` (or `SER_CORPORA`).
 """
 
 from __future__ import annotations
@@ -115,3 +115,11 @@ def fuzz(session: nox.Session) -> None:
     flags = session.posargs or ["-max_total_time=60"]
     for target in ("scripts/fuzz_audio.py", "scripts/fuzz_artifact.py"):
         session.run("python", target, *flags)
+
+
+@nox.session(python="3.11")
+def mutants(session: nox.Session) -> None:
+    """Mutation spot-check: small bugs, each applied alone to a copy of the tree, must fail the
+    tests that guard that code (`-- -k stamp` for some of them; see scripts/mutants.py)."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/mutants.py", *session.posargs)

@@ -116,7 +116,8 @@ def test_hook_ser_register_classifiers(corpus, tmp_path):
 
 
 class EchoTranscriber(Transcriber):
-    """Says "word<i>" once per second of speech."""
+    """Says "word<i>" once per second of speech, with a full stop after every sixth word (at the
+    switch of `long_recording`, so its two sentences have one emotion each)."""
 
     name = "echo"
 
@@ -125,7 +126,12 @@ class EchoTranscriber(Transcriber):
 
     def transcribe(self, signal, language, speech):
         words = [
-            Word(start=float(t), end=float(t) + 0.5, text=f"word{i}", probability=1.0)
+            Word(
+                start=float(t),
+                end=float(t) + 0.5,
+                text=f"word{i}" + ("." if i % 6 == 5 else ""),
+                probability=1.0,
+            )
             for i, t in enumerate(t for start, end in speech for t in np.arange(start, end - 0.5, 1.0))
         ]
         return Transcript(language=language, words=words)
@@ -152,8 +158,11 @@ def test_hook_ser_register_transcribers(trained_model, long_recording, monkeypat
     assert {w.emotion for w in result.words if w.start > switch + 1} == {"sad"}
     assert [row.emotion for row in result.timeline] == ["angry", "sad"]
     assert result.timeline[0].text.startswith("word0 word1")
-    # The sentence (no punctuation, no pause) spans all words; its emotion comes from its audio.
-    assert len(result.sentences) == 1 and result.sentences[0].emotion in {"angry", "sad"}
+    # Two sentences (words 0-5 and 6-11), each with the emotion of its own audio.
+    assert [(s.start, s.end, s.emotion) for s in result.sentences] == [
+        (0.0, 5.5, "angry"),
+        (6.0, 11.5, "sad"),
+    ]
 
 
 class WordPerRow:

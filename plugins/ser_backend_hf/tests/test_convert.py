@@ -177,8 +177,9 @@ def test_unpadded_close_to_padded(pack, short_speech: np.ndarray) -> None:
     assert control < cos.mean() - 0.1
 
 
-def test_conversion_is_reused_and_invalidated(cache_dir: Path) -> None:
+def test_conversion_is_reused_and_invalidated(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("faster_whisper")
+    from ser_backend_hf import convert
     from ser_backend_hf.convert import CONVERSION_FORMAT, METADATA_FILE, pack_encoder_dir
 
     ct2_dir = _ct2_dir("tiny.en", cache_dir)
@@ -197,9 +198,14 @@ def test_conversion_is_reused_and_invalidated(cache_dir: Path) -> None:
 
     weights = out / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
-    started = time.perf_counter()
-    assert pack_encoder_dir("tiny.en", cache_dir) == out
-    assert time.perf_counter() - started < 2.0  # no re-conversion, no hashing
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an up-to-date conversion is reused: no re-conversion, no hashing")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(convert, "_convert_unlocked", forbidden)
+        patch.setattr(convert, "sha256_file", forbidden)
+        assert pack_encoder_dir("tiny.en", cache_dir) == out
     assert weights.stat().st_mtime_ns == stamp
 
     meta["format"] = 0  # an older layout: converted again
