@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     silence_peak: float = 1e-4
     #: Less speech than this (seconds) still gets a label, flagged `too_short`: the models'
     #: accuracy falls towards chance on shorter speech (docs/performance.md, short speech).
-    min_speech_seconds: float = 0.5
+    min_speech_seconds: float = 1.5
 
     # Emotion over time: windows pooled from frame features, then smoothed into segments.
     window_seconds: float = 2.0
