@@ -69,6 +69,8 @@ def main() -> None:
         "leave_one_corpus_out": cross,
         "heldout_speakers": held,
         "training": result.report["training"],
+        # `train` records them in the artifact, so `ser evaluate --model default` flags overlap
+        "training_speakers": result.model.meta.training_speakers,
         "sha256": result.report["sha256"],
     }
     report = ROOT / "reports" / f"train-default-{args.profile}.json"

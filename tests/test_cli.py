@@ -17,7 +17,7 @@ from ser_core.artifacts import load_model
 from ser_core.classifier import DEFAULT_KIND
 from ser_core.cli import app
 
-from .conftest import SR
+from .conftest import SR, voice
 
 runner = CliRunner()
 
@@ -54,9 +54,9 @@ def test_batch_continues_past_bad_file(trained_model, long_recording, tmp_path):
 def test_bad_input_one_line_error_and_nothing_written(trained_model, tmp_path):
     out = tmp_path / "result.json"
     out.write_text("previous")
-    silent = tmp_path / "silent.wav"
-    sf.write(silent, np.zeros(SR, np.float32), SR)
-    for path in (tmp_path / "missing.wav", silent):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF" + os.urandom(200))
+    for path in (tmp_path / "missing.wav", broken):
         result = runner.invoke(app, ["analyze", str(path), "--model", str(trained_model), "-o", str(out)])
         assert result.exit_code == 3
         lines = result.stderr.strip().splitlines()
@@ -126,18 +126,34 @@ def test_subprocess_missing_profile_backend(tmp_path):
     assert proc.returncode == 5
     assert (
         proc.stderr.strip() == "error: profile 'medium' needs the 'hf_xlsr' backend, which is not installed: "
-        "pip install ser-backend-hf"
+        "pip install torch && pip install -e plugins/ser_backend_hf  "
+        "# from a ser_core checkout; once on PyPI: pip install ser-backend-hf"
     )
 
 
-def test_subprocess_analyze(trained_model, long_recording):
+def test_subprocess_analyze(trained_model, long_recording, tmp_path):
+    angry = tmp_path / "angry.wav"
+    sf.write(angry, voice(240.0, 4.0, 0.5, 5.0, 7, 0.05), SR)  # the angry style only
     proc = subprocess.run(
-        [sys.executable, "-m", "ser_core", "analyze", str(long_recording[0]), "--model", str(trained_model)],
+        [
+            sys.executable,
+            "-m",
+            "ser_core",
+            "analyze",
+            str(long_recording[0]),
+            str(angry),
+            "--model",
+            str(trained_model),
+        ],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["label"] in {"angry", "sad"}
+    two_moods, one_mood = json.loads(proc.stdout)["results"]
+    # As built: angry for the first 6 s, sad for the last 6 s; the other file angry throughout.
+    assert [s["label"] for s in two_moods["segments"]] == ["angry", "sad"]
+    assert two_moods["segments"][0]["end"] == pytest.approx(long_recording[1], abs=1.0)
+    assert one_mood["label"] == "angry" and {s["label"] for s in one_mood["segments"]} == {"angry"}
 
 
 def test_analyze_subtitles_and_csv_without_transcript(trained_model, long_recording, tmp_path):
@@ -147,7 +163,7 @@ def test_analyze_subtitles_and_csv_without_transcript(trained_model, long_record
     assert srt.stdout.startswith("1\n00:00:00,000 --> ") and "[angry" in srt.stdout and "[sad" in srt.stdout
     out = tmp_path / "t.csv"
     assert runner.invoke(app, [*args, "-f", "csv", "-o", str(out)]).exit_code == 0
-    assert out.read_text().splitlines()[0] == "path,start,end,emotion,confidence,text"
+    assert out.read_text().splitlines()[0] == "path,status,start,end,emotion,confidence,words,text"
     several = runner.invoke(app, ["analyze", str(long_recording[0]), str(long_recording[0]), "-f", "vtt"])
     assert several.exit_code == 2 and "one input file" in several.output
 

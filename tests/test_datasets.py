@@ -86,6 +86,21 @@ def tess(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def ased(tmp_path: Path) -> Path:
+    return _tree(
+        tmp_path / "ased",
+        [
+            "01Neutral/n1-01-01-01-01",
+            "02Fearful/f2-02-01-02-09",
+            "03Happy/h3-03-02-02-50",
+            "04Sad/S4-04-02-01-29",  # upper case, as one file of ASED v1
+            "05Angry/a5-03-01-01-09",  # speaker 09 with the other gender code, as in ASED v1
+        ],
+        ext=".flac",
+    )
+
+
+@pytest.fixture
 def folders(tmp_path: Path) -> Path:
     return _tree(tmp_path / "mine", ["angry/a", "angry/b", "Sadness/c", "happy/sub/d", "neutral/e"])
 
@@ -140,6 +155,19 @@ def test_tess(tess: Path) -> None:
         ("sad", "tess:YAF"),
         ("surprised", "tess:OAF"),
     ]
+
+
+def test_ased(ased: Path) -> None:
+    items = load_dataset(ased)
+    assert detect(ased) == "ased" and detect(f"ased:{ased}") == "ased"
+    assert [(i.path.stem, i.label, i.speaker) for i in items] == [
+        ("n1-01-01-01-01", "neutral", "ased:01"),
+        ("f2-02-01-02-09", "fearful", "ased:09"),
+        ("h3-03-02-02-50", "happy", "ased:50"),
+        ("S4-04-02-01-29", "sad", "ased:29"),
+        ("a5-03-01-01-09", "angry", "ased:09"),
+    ]
+    assert {i.corpus for i in items} == {"ased"}
 
 
 def test_folders(folders: Path) -> None:

@@ -166,9 +166,12 @@ def _finish_report(
     report: str | os.PathLike[str] | None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Add what was evaluated on to a metrics dict, and write it as JSON when asked."""
+    """Add what was evaluated on to a metrics dict, and write it as JSON when asked. The model file
+    (if any) and the profile come first: they are the report's header."""
+    result.update(extra)
+    header = {key: result.pop(key) for key in ("model", "profile") if key in result}
+    result = {**header, **result}
     result.update(
-        extra,
         datasets=[str(d) for d in datasets],
         data=summary(data.items),
         failures=data.failures,
@@ -208,8 +211,36 @@ def evaluate_model(
     probs = fitted.predict_proba(data.vectors)[:, columns]
     predicted = [shared[i] for i in probs.argmax(axis=1)]
     result = classification_report(data.labels, predicted, shared)
-    extra = {"model": str(path), "model_labels": fitted.labels, "shared_labels": shared}
-    return _finish_report(result, datasets, data, report, profile=fitted.meta.profile, **extra)
+    extra = {
+        "model": str(path),
+        "profile": fitted.meta.profile,
+        "model_labels": fitted.labels,
+        "shared_labels": shared,
+        "training_overlap": training_overlap(fitted.meta, data.items),
+    }
+    return _finish_report(result, datasets, data, report, **extra)
+
+
+def training_overlap(meta: ModelMeta, items: Sequence[Item]) -> dict[str, Any]:
+    """How much of the scored data comes from speakers the model was trained on: such scores are
+    neither cross-corpus nor speaker-independent. Unknown when the model does not record its
+    training speakers. Files without a speaker id (on either side) cannot be matched: counted apart."""
+    if meta.training_speakers is None:
+        return {"known": False, "note": "the model does not record its training speakers"}
+    known = set(meta.training_speakers)
+    overlap = [item for item in items if item.speaker is not None and item.speaker in known]
+    trained = meta.training
+    return {
+        "known": True,
+        "speakers": len({item.speaker for item in overlap}),
+        "files": len(overlap),
+        "share": len(overlap) / len(items) if items else 0.0,
+        "speaker_ids": sorted({str(item.speaker) for item in overlap}),
+        "files_without_speaker": sum(item.speaker is None for item in items),
+        "training_files_without_speaker": int(
+            trained.get("n_files", 0) - sum(trained.get("speakers", {}).values())
+        ),
+    }
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -276,7 +307,10 @@ def train(
     fitted = _fit(data.vectors, data.labels, classifier, params)
     info = summary(data.items)
     info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures))
-    meta = ModelMeta.for_backend(profile, backend, fitted.labels, training=info, metrics=metrics)
+    speakers = sorted({item.speaker for item in data.items if item.speaker is not None})
+    meta = ModelMeta.for_backend(
+        profile, backend, fitted.labels, training=info, training_speakers=speakers, metrics=metrics
+    )
     model = Model(meta, fitted)
     model.save(target)
     report = {

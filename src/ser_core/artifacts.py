@@ -48,6 +48,9 @@ class ModelMeta(BaseModel):
     classifier: str
     classifier_params: dict[str, Any] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
+    #: Every speaker the classifier was fitted on ("<corpus>:<id>", as `Item.speaker`), so scoring
+    #: data that overlaps them can be flagged; None for artifacts that predate the field (unknown).
+    training_speakers: list[str] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     ser_core_version: str
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -73,7 +76,10 @@ class ModelMeta(BaseModel):
 
 def _digest(meta: ModelMeta, arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps(meta.model_dump(exclude={"sha256"}), sort_keys=True).encode())
+    # Optional fields added after format v1 enter the digest only when set, so older artifacts
+    # (which lack them) keep verifying.
+    exclude = {"sha256"} | ({"training_speakers"} if meta.training_speakers is None else set())
+    h.update(json.dumps(meta.model_dump(exclude=exclude), sort_keys=True).encode())
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{array.dtype.str}|{array.shape}".encode())

@@ -87,7 +87,7 @@ def get_backend(profile_name: str) -> EmbeddingBackend:
     if registered is None:
         raise ProfileError(
             f"profile {profile.name!r} needs the {profile.backend_id!r} backend, which is not installed: "
-            f"pip install {profile.distribution}"
+            f"{profile.install}"
         )
     if profile.restricted:
         consent.require(get_settings(), profile.name, profile.backend_id, licence_of(registered.info))

@@ -181,7 +181,9 @@ def analyze(
         ),
     ] = None,
     engine: Annotated[
-        Engine, typer.Option(help="Batch: local processes, or Ray actors (pip install 'ser-core[ray]').")
+        Engine,
+        # escape: the help is rich markup, which would swallow "[ray]" as a style tag
+        typer.Option(help=escape("Batch: local processes, or Ray actors (pip install 'ser-core[ray]').")),
     ] = Engine.local,
     address: Annotated[
         str | None,
@@ -282,10 +284,11 @@ def _batch(
     for failure in report.failures:
         err.print(f"[bold red]error:[/] {escape(failure['error'])}", highlight=False, soft_wrap=True)
     table = Table(title=f"ser analyze -> {output_dir}")
-    for column in ("analysed", "skipped (done before)", "failed", "audio", "wall"):
+    for column in ("analysed", "no speech", "skipped (done before)", "failed", "audio", "wall"):
         table.add_column(column, justify="right")
     table.add_row(
         str(len(report.analysed)),
+        str(sum(record.get("status") == "no_speech" for record in report.analysed)),
         str(len(report.skipped)),
         str(len(report.failures)),
         f"{report.audio_seconds / 60:.1f} min",
@@ -394,6 +397,9 @@ def evaluate(
         raise _fail(
             SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')")
         )
+    if model is not None and profile is not None and len(profile) > 1:
+        raise typer.BadParameter("--model scores one model: give at most one --profile", param_hint="--profile")
+    asked = profile[0] if profile else None  # scoring a model without --profile: the model's own
     profiles = profile or ["fast"]
     if len(profiles) > 1 and model is None:
         _compare(
@@ -407,7 +413,9 @@ def evaluate(
         _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
         with _progress(progress) as bar:
             if model is not None:
-                result = ser_core.evaluate_model(model, dataset, jobs=jobs, report=report, progress=bar)
+                result = ser_core.evaluate_model(
+                    model, dataset, profile=asked, jobs=jobs, report=report, progress=bar
+                )
             else:
                 result = ser_core.evaluate(
                     dataset,
@@ -421,10 +429,24 @@ def evaluate(
                 )
     except SerError as exc:
         raise _fail(exc) from None
+    warning = _overlap_warning(result.get("training_overlap"))
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if format is ReportFormat.json:
         _emit(json.dumps(result, indent=2, default=str), None)
         return
+    out.print(escape(_report_header(result)), highlight=False, soft_wrap=True)
     out.print(_report_table(result))
+
+
+def _overlap_warning(overlap: dict[str, Any] | None) -> str | None:
+    """One line when a scored model met speakers it was trained on: the numbers then flatter it."""
+    if not overlap or not overlap.get("known") or not overlap["files"]:
+        return None
+    return (
+        f"{overlap['speakers']} speaker(s) / {overlap['files']} file(s) ({overlap['share']:.0%} of the data) "
+        "were in the model's training data: this is not a cross-corpus or speaker-independent score"
+    )
 
 
 def _compare(
@@ -488,11 +510,27 @@ def _compare_table(result: dict[str, Any]) -> Table:
     return table
 
 
+def _report_header(result: dict[str, Any]) -> str:
+    """What was evaluated: the model file (scoring a model) and the profile, so a report can never
+    be mistaken for another model's."""
+    if "model" in result:
+        return f"model {result['model']} (profile {result['profile']})"
+    return f"profile {result['profile']} ({result.get('backend_id', '?')} {result.get('backend_model_id', '')})"
+
+
 def _report_table(result: dict[str, Any]) -> Table:
     title = f"UAR {result['uar']:.3f}   WA {result['wa']:.3f}   macro-F1 {result['macro_f1']:.3f}   ({result['n_files']} files"
     title += f", {result['cv']})" if "cv" in result else ")"
     labels = result["labels"]
     table = Table(title=title)
+    overlap = result.get("training_overlap")
+    if overlap is not None and not overlap["known"]:
+        table.caption = "training speakers: unknown (the model does not record them)"
+    elif overlap is not None:
+        table.caption = (
+            f"training speakers among the scored: {overlap['speakers']} ({overlap['files']} files, "
+            f"{overlap['share']:.0%})"
+        )
     table.add_column("true \\ predicted")
     for label in labels:
         table.add_column(label[:7], justify="right")
@@ -531,9 +569,9 @@ def plugins(
     served = {p for info in infos for p in info["profiles"]}
     for profile in PROFILES.values():
         state = (
-            "installed" if profile.name in served else f"not installed (pip install {profile.distribution})"
+            "installed" if profile.name in served else f"not installed: {profile.install}"
         )
-        out.print(f"profile {profile.name}: {state}", highlight=False)
+        out.print(f"profile {profile.name}: {escape(state)}", highlight=False, soft_wrap=True)
     from ser_core.classifier import classifier_kinds
 
     out.print(

@@ -61,6 +61,13 @@ CORPUS_LABELS: dict[str, dict[str, str]] = {
         "NEU": "neutral",
         "SAD": "sad",
     },
+    "ased": {
+        "n1": "neutral",
+        "f2": "fearful",
+        "h3": "happy",
+        "s4": "sad",
+        "a5": "angry",
+    },
     "tess": {
         "angry": "angry",
         "disgust": "disgust",
@@ -73,7 +80,7 @@ CORPUS_LABELS: dict[str, dict[str, str]] = {
 }
 
 #: Layout names accepted by `detect` and as a ``layout:PATH`` prefix, in detection priority order.
-LAYOUTS: tuple[str, ...] = ("folders", "ravdess", "emodb", "emovo", "crema-d", "tess", "csv")
+LAYOUTS: tuple[str, ...] = ("folders", "ravdess", "emodb", "emovo", "crema-d", "tess", "ased", "csv")
 
 _LAYOUT_ALIASES = {"folder": "folders", "crema": "crema-d", "cremad": "crema-d", "emo-db": "emodb"}
 
@@ -104,6 +111,8 @@ _EMODB = re.compile(r"(\d\d)([a-z]\d\d)([A-Z])([a-z]{0,2})")
 _EMOVO = re.compile(r"([a-z]{3})-([fm]\d+)-([a-z]+\d*)", re.IGNORECASE)
 _CREMA = re.compile(r"(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})")
 _TESS = re.compile(r"([OY]AF)_(.+)_([A-Za-z]+)", re.IGNORECASE)
+# emotion letter + number, sentence, repetition, gender, speaker; one name is upper case in v1
+_ASED = re.compile(r"([a-z]\d)-(\d\d)-(\d\d)-(0[12])-(\d\d)", re.IGNORECASE)
 
 
 def _code(corpus: str, code: str) -> str | None:
@@ -146,6 +155,13 @@ def _tess(path: Path, root: Path) -> _Parsed | None:
     return _Parsed(label, f"tess:{m[1].upper()}")
 
 
+def _ased(path: Path, root: Path) -> _Parsed | None:
+    m = _ASED.fullmatch(path.stem)
+    if not m or (label := _code("ased", m[1].lower())) is None:
+        return None
+    return _Parsed(label, f"ased:{m[5]}")  # the speaker field alone names the person (01-65)
+
+
 def _folders(path: Path, root: Path) -> _Parsed | None:
     parts = path.relative_to(root).parts
     if len(parts) < 2:
@@ -163,6 +179,7 @@ _PARSERS: dict[str, Callable[[Path, Path], _Parsed | None]] = {
     "emovo": _emovo,
     "crema-d": _crema,
     "tess": _tess,
+    "ased": _ased,
 }
 
 

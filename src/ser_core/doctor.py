@@ -71,7 +71,7 @@ def _profiles(settings: Settings) -> list[Check]:
         registered = backends.get(profile.backend_id)
         if registered is None:
             detail = f"backend {profile.backend_id} not installed"
-            checks.append(Check(name, severity, detail, f"pip install {profile.distribution}"))
+            checks.append(Check(name, severity, detail, profile.install))
             continue
         model_id = registered.info.get("model_id", "?")
         try:
