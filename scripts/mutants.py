@@ -120,6 +120,13 @@ MUTANTS = [
         "probabilities={labels[0]: 1.0})]\n",
         ("tests/test_speech_status.py",),
     ),
+    Mutant(
+        "tones taken for speech",
+        "src/ser_core/vad.py",
+        "return held / total > TONE_SHARE",
+        "return False",
+        ("tests/test_speech_status.py",),
+    ),
 ]
 
 

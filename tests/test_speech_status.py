@@ -34,6 +34,11 @@ def non_speech(kind: str) -> np.ndarray:
         "silence": np.zeros(SR, np.float32),
         "white noise": 0.3 * rng.standard_normal(5 * SR),
         "440 Hz tone": 0.5 * np.sin(2 * np.pi * 440 * t),
+        # A tone pulsed at a syllable rate, and a DTMF key press: silero calls both speech.
+        "pulsed 220 Hz tone": 0.5
+        * np.sin(2 * np.pi * 220 * t)
+        * (0.5 * (1 + np.sin(2 * np.pi * 4 * t))) ** 1.5,
+        "DTMF tone": 0.25 * (np.sin(2 * np.pi * 697 * t) + np.sin(2 * np.pi * 1209 * t)),
         "0.1 s tone": np.r_[
             np.zeros(SR // 2), 0.5 * np.sin(2 * np.pi * 440 * t[: SR // 10]), np.zeros(SR // 2)
         ],
@@ -41,7 +46,9 @@ def non_speech(kind: str) -> np.ndarray:
     return np.asarray(sounds[kind], np.float32)
 
 
-@pytest.mark.parametrize("kind", ["silence", "white noise", "440 Hz tone", "0.1 s tone"])
+@pytest.mark.parametrize(
+    "kind", ["silence", "white noise", "440 Hz tone", "pulsed 220 Hz tone", "DTMF tone", "0.1 s tone"]
+)
 def test_no_speech_gets_no_label_in_any_format(kind, tmp_path, monkeypatch):
     """The shipped model called these neutral (1.00) or sad (1.00); the speech detector finds no
     speech in them, so there is nothing to label."""

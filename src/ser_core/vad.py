@@ -41,7 +41,36 @@ def speech_regions(signal: np.ndarray, method: str = "auto", merge_gap: float = 
         regions = _energy(signal)
     else:
         raise ValueError(f"unknown VAD method {method!r}")
-    return merge_regions(np.clip(regions, 0.0, duration), merge_gap)
+    regions = merge_regions(np.clip(regions, 0.0, duration), merge_gap)
+    if method != "off":
+        regions = regions[
+            [not is_tone(signal[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]) for a, b in regions]
+        ]
+    return regions.reshape(-1, 2)
+
+
+TONE_SHARE = 0.95
+
+
+def is_tone(signal: np.ndarray, n_fft: int = 2048) -> bool:
+    """A beep, a dial or DTMF tone, a pulsed hum: nearly all the energy of the stretch's mean power
+    spectrum sits in its two strongest peaks (each +-1 bin of 7.8 Hz). Silero takes a tone pulsed
+    at a syllable rate for speech; voices spread their energy over harmonics that move with the
+    pitch (two peaks hold at most 0.87 of it over 600 clips of the four corpora, tones 0.997 and
+    more)."""
+    if len(signal) < n_fft:
+        signal = np.pad(signal, (0, n_fft - len(signal)))
+    frames = np.lib.stride_tricks.sliding_window_view(signal, n_fft)[:: n_fft // 2]
+    power = (np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2).mean(axis=0)
+    total = power.sum()
+    if total <= 0:
+        return False
+    held = 0.0
+    for _ in range(2):
+        peak = int(power.argmax())
+        held += power[max(0, peak - 1) : peak + 2].sum()
+        power[max(0, peak - 1) : peak + 2] = 0.0
+    return held / total > TONE_SHARE
 
 
 def merge_regions(regions: np.ndarray, gap: float) -> np.ndarray:
