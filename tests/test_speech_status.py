@@ -34,7 +34,7 @@ def non_speech(kind: str) -> np.ndarray:
         "silence": np.zeros(SR, np.float32),
         "white noise": 0.3 * rng.standard_normal(5 * SR),
         "440 Hz tone": 0.5 * np.sin(2 * np.pi * 440 * t),
-        # A tone pulsed at a syllable rate, and a DTMF key press: silero calls both speech.
+        # A tone pulsed at a syllable rate (silero calls it speech), and a DTMF key press.
         "pulsed 220 Hz tone": 0.5
         * np.sin(2 * np.pi * 220 * t)
         * (0.5 * (1 + np.sin(2 * np.pi * 4 * t))) ** 1.5,
