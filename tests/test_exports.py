@@ -135,3 +135,11 @@ def test_speech_without_words_is_in_every_format(result):
     )
     untranscribed = heard.model_copy(update={"transcriber": None})
     assert SRT_CUE.findall(render([untranscribed], "srt"))[1][3] == "[angry 0.99]"
+
+
+def test_table_and_page_say_what_the_label_is_the_largest_of(result):
+    shared = result.model_copy(update={"shares": {"angry": 0.75, "sad": 0.25}})
+    assert "talk.wav: angry (0.60); of the speech: angry 75%, sad 25%" in render([shared], "table")
+    assert "of the speech: angry 75%, sad 25%; mean probabilities: angry 0.60, sad 0.40" in render(
+        [shared], "html"
+    )

@@ -75,6 +75,12 @@ def overall_text(result: AnalysisResult) -> str:
     return f"{result.label} ({result.confidence or 0.0:.2f})" + (f", {note}" if note else "")
 
 
+def speech_shares(result: AnalysisResult) -> str:
+    """`of the speech: neutral 60%, angry 40%`: what the label is the largest of."""
+    held = [(k, v) for k, v in sorted(result.shares.items(), key=lambda kv: -kv[1]) if v > 0]
+    return "of the speech: " + ", ".join(f"{k} {v:.0%}" for k, v in held) if held else ""
+
+
 def row_text(result: AnalysisResult, row: TimelineRow) -> str:
     """A row's text; speech in which the transcriber heard no words says so."""
     return "(no words)" if result.transcriber and not row.words else row.text
@@ -170,10 +176,8 @@ def table(results: Sequence[AnalysisResult]) -> str:
 
     console = Console(record=True, width=120, file=io.StringIO())
     for result in results:
-        probs = ", ".join(
-            f"{k} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
-        )
-        title = f"{result.path}: {overall_text(result)}" + (f"; {probs}" if probs else "")
+        shares = speech_shares(result)
+        title = f"{result.path}: {overall_text(result)}" + (f"; {shares}" if shares else "")
         grid = Table(title=title, title_justify="left")
         for column in ("start", "end", "emotion", "confidence", "text"):
             grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
@@ -210,9 +214,11 @@ def page(result: AnalysisResult) -> str:
         f"<td>{_num(r.confidence)}</td><td>{e(row_text(result, r))}</td></tr>"
         for r in result.timeline
     )
-    summary = ", ".join(
+    shares = e(speech_shares(result))
+    probs = ", ".join(
         f"{e(k)} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
     )
+    summary = f"{shares}; mean probabilities: {probs}" if shares else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{e(result.path)}: emotion timeline</title>
