@@ -1,5 +1,5 @@
 """Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `batch`, `timeline`,
-`transcript`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
+`transcript`, `words`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
 
 All but `tests`, `lint`, `fuzz` and `mutants` read `../shared/corpora` (or `SER_CORPORA`).
 """
@@ -65,6 +65,14 @@ def transcript(session: nox.Session) -> None:
     """Word error rate of tiny.en and base on the RAVDESS statements."""
     session.install(*PACKAGES)
     session.run("python", "scripts/benchmark_transcript.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def words(session: nox.Session) -> None:
+    """Words on long single-emotion-block recordings (RAVDESS, Emo-DB, EMOVO): recall, WER, lost,
+    zero-length and duplicated words, sentences across pauses, per corpus and emotion."""
+    session.install(*PACKAGES)
+    session.run("python", "scripts/benchmark_words.py", *session.posargs)
 
 
 @nox.session(python="3.11")

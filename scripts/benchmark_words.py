@@ -1,7 +1,7 @@
 """Words on long emotional recordings: are they all there, once, in the right place?
 
     python scripts/benchmark_words.py [--corpora ravdess emodb emovo] [--blocks 3] [--clips 8]
-                                      [--seed 0] [--pause 0.5] [--tag NAME] [--details]
+                                      [--seed 0] [--pause 0.5] [--tag NAME] [--details 20]
 
 Protocol (deterministic from the seed):
 * Per corpus, for every emotion, `--blocks` blocks of up to `--clips` clips of one speaker in that
@@ -15,13 +15,16 @@ Protocol (deterministic from the seed):
   in order: longest common subsequence / reference words) and WER. Emo-DB and EMOVO: their texts
   are not in the corpora (and Emo-DB clips are cut to 2 s), so the reference is **the clip
   transcribed alone by the same model** (the batched pipeline with the clip as its only clip, no
-  VAD, beam 5; cached in `<cache>/benchmark_words/`): word recall against that says which words the
-  long recording loses, not whether they are right. The same reference is reported for RAVDESS
-  too (`recall_vs_alone`).
+  VAD, beam 5; cached in `<cache>/benchmark_words/`): word recall against that counts words the
+  long recording loses or hears differently, not whether they are right. Every corpus also gets
+  `vs_alone`; RAVDESS and EMOVO (its sentences, but n5) get `vs_text`, with `alone_*`: the clips
+  transcribed alone against the same texts. `deleted`: reference words without a counterpart in
+  the minimum edit alignment (lost words, whatever the recognition errors).
 * Counts: clips that got no word, zero-length words (end <= start), duplicated words (same text,
   overlapping or identical times), sentences spanning a pause longer than 0.5 s between two clips'
-  speech (silero on each clip alone), each counted in the emotion of the clip it starts in;
-  `block_recall` ignores which clip of its block a word was given to (lost vs misplaced).
+  speech (silero on each clip alone, less its 0.1 s padding), each counted in the emotion of the
+  clip it starts in; `block_recall` ignores which clip of its block a word went to (lost vs
+  misplaced); analyze RTF and CPU time, and speech regions the transcriber decoded twice.
 Writes reports/words-<tag>.json (default tag: the Whisper model).
 """
 
@@ -49,7 +52,7 @@ from ser_core.datasets import load_dataset
 from ser_core.io import atomic_write_text
 from ser_core.settings import get_settings
 from ser_core.transcriber import get_transcriber
-from ser_core.vad import speech_regions
+from ser_core.vad import PAD, speech_regions
 
 LANGUAGES = {"ravdess": "en", "emodb": "de", "emovo": "it"}
 STATEMENTS = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
@@ -214,6 +217,7 @@ class Tally:
         out["block_recall"] = round(n["block_found"] / max(n["main_ref"], 1), 4)
         if n["text_ref"]:
             out["vs_text"] = self.scores("text")
+            out["vs_text"]["alone_word_recall"] = round(n["ceiling_found"] / n["text_ref"], 4)
             out["vs_text"]["alone_wer"] = round(n["ceiling_errors"] / n["text_ref"], 4)
         out["vs_alone"] = self.scores("alone")
         out |= {
@@ -226,8 +230,9 @@ class Tally:
         return out
 
 
-def run_corpus(corpus: str, args, rng, tmp: Path, details: list) -> tuple[dict, dict]:
+def run_corpus(corpus: str, args, tmp: Path, details: list) -> tuple[dict, dict]:
     items = load_dataset(corpora_dir() / corpus)
+    rng = np.random.default_rng([args.seed, list(LANGUAGES).index(corpus)])  # whichever corpora run
     blocks = blocks_of(items, args.blocks, args.clips, rng)
     clips = [item for block in blocks for item in block]
     block_of = [b for b, block in enumerate(blocks) for _ in block]
@@ -242,15 +247,23 @@ def run_corpus(corpus: str, args, rng, tmp: Path, details: list) -> tuple[dict, 
         length = len(signal) / SAMPLE_RATE
         spans.append((t, t + length))
         found = speech_regions(signal, "silero", 0.3)
-        speech.append((t + found[0, 0], t + found[-1, 1]) if len(found) else (t, t + length))
+        if len(found):  # without silero's padding, where there was room for it
+            a, b = found[0, 0] + PAD * (found[0, 0] > 0), found[-1, 1] - PAD * (found[-1, 1] < length)
+        speech.append((t + a, t + b) if len(found) else (t, t + length))
         parts += [signal, pause]
         t += length + args.pause
     recording = np.concatenate(parts)
     path = tmp / f"{corpus}.wav"
     sf.write(path, recording, SAMPLE_RATE)
+    transcriber = get_transcriber()  # the instance analyze uses; counts regions decoded twice
+    redone = getattr(transcriber, "regions_redone", 0), getattr(transcriber, "regions", 0)
     start, cpu = time.perf_counter(), time.process_time()
     result = ser_core.analyze(path, profile="fast", transcript=True, language=language)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    redone = (
+        getattr(transcriber, "regions_redone", 0) - redone[0],
+        getattr(transcriber, "regions", 0) - redone[1],
+    )
     edges = np.array([a - args.pause / 2 for a, _ in spans[1:]])
     words = sorted(result.words, key=lambda w: (w.start, w.end))
     owner = [int(np.searchsorted(edges, (w.start + w.end) / 2)) for w in words]
@@ -272,7 +285,7 @@ def run_corpus(corpus: str, args, rng, tmp: Path, details: list) -> tuple[dict, 
         tally.score("alone", mine, hyp)
         if text:
             tally.score("text", text, hyp)
-            tally.add(ceiling_errors=sum(counts(text, mine)[1:]))
+            tally.add(ceiling_errors=sum(counts(text, mine)[1:]), ceiling_found=common(text, mine))
         nxt = heard[k + 1][:3] if k + 1 < len(clips) else []
         tally.add(
             clips=1,
@@ -281,7 +294,7 @@ def run_corpus(corpus: str, args, rng, tmp: Path, details: list) -> tuple[dict, 
             zero=sum(w.end <= w.start for w in heard[k]),
             dups=duplicated(heard[k]) + duplicated(heard[k][-1:] + nxt),
         )
-        if common(ref, hyp) < len(ref) and len(details) < args.details:
+        if common(ref, hyp) < len(ref) and sum(d["corpus"] == corpus for d in details) < args.details:
             details.append(
                 {
                     "corpus": corpus,
@@ -306,6 +319,8 @@ def run_corpus(corpus: str, args, rng, tmp: Path, details: list) -> tuple[dict, 
         "audio_seconds": len(recording) / SAMPLE_RATE,
         "analyze_seconds": seconds,
         "analyze_cpu_seconds": cpu,
+        "regions_decoded_again": redone[0],
+        "speech_regions": redone[1],
     }
 
 
@@ -317,13 +332,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pause", type=float, default=0.5)
     parser.add_argument("--tag", default=None, help="report name: reports/words-<tag>.json")
-    parser.add_argument("--details", type=int, default=40, help="clips with lost words to list")
+    parser.add_argument("--details", type=int, default=20, help="clips with lost words to list, per corpus")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
     overall, corpora, timing, details = Tally(), {}, {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in args.corpora:
-            emotions, timing[corpus] = run_corpus(corpus, args, rng, Path(tmp), details)
+            emotions, timing[corpus] = run_corpus(corpus, args, Path(tmp), details)
             total = Tally()
             for tally in emotions.values():
                 total.add(**tally.n)
@@ -344,7 +358,7 @@ def main() -> None:
         "overall": overall.row(),
         "corpora": corpora,
         "timing": {
-            k: {key: round(v, 1) for key, v in t.items()}
+            k: {key: round(v, 1) if isinstance(v, float) else v for key, v in t.items()}
             | {
                 "rtf": round(t["analyze_seconds"] / t["audio_seconds"], 4),
                 "cpu_rtf": round(t["analyze_cpu_seconds"] / t["audio_seconds"], 4),
@@ -355,17 +369,19 @@ def main() -> None:
         "version": ser_core.__version__,
     }
     print(
-        f"{'corpus':8s} {'emotion':10s} clips recall  block   WER  deleted text-WER (alone) empty zero dup span"
+        f"{'corpus':8s} {'emotion':10s} clips recall  block   WER  deleted  text-recall (alone)  text-WER (alone)"
+        "  empty zero dup span"
     )
     for corpus, rows in corpora.items():
         for emotion, row in [
             *rows.items(),
             *([("overall", report["overall"])] if corpus == args.corpora[-1] else []),
         ]:
-            text = row.get("vs_text", {})
+            text, nan = row.get("vs_text", {}), float("nan")
             print(f"{corpus if emotion != 'overall' else '':8s} {emotion:10s} {row['clips']:5d} {row['word_recall']:6.3f} "
-                  f"{row['block_recall']:6.3f} {row['wer']:6.3f} {row['deleted']:6.3f}  {text.get('wer', float('nan')):6.3f}  "
-                  f"({text.get('alone_wer', float('nan')):5.3f}) {row['clips_without_words']:5d} {row['zero_length_words']:4d} "
+                  f"{row['block_recall']:6.3f} {row['wer']:6.3f} {row['deleted']:6.3f}  {text.get('word_recall', nan):6.3f}  "
+                  f"({text.get('alone_word_recall', nan):5.3f})  {text.get('wer', nan):6.3f}  ({text.get('alone_wer', nan):5.3f})  "
+                  f"{row['clips_without_words']:5d} {row['zero_length_words']:4d} "
                   f"{row['duplicated_words']:3d} {row['sentences_spanning_pause']:4d}")  # fmt: skip
     out = ROOT / "reports" / f"words-{args.tag or report['whisper_model']}.json"
     atomic_write_text(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")

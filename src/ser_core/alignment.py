@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from itertools import pairwise
 
 from ser_core.results import Segment, TimelineRow, Word
 
@@ -19,9 +20,27 @@ SENTENCE_END = (
 )  # ellipsis, CJK full stop, fullwidth ? and !
 
 
+def _key(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def tidy(words: Sequence[Word]) -> list[Word]:
+    """Words in time order without zero-length words (no audio was heard for them: a transcriber's
+    alignment squeezed them, usually repeated or invented text) and without a word repeating one
+    of the three before it with overlapping or identical times (the same word heard twice)."""
+    out: list[Word] = []
+    for word in sorted(words, key=lambda w: (w.start, w.end)):
+        if word.end <= word.start:
+            continue
+        if any(_key(w.text) == _key(word.text) and word.start < w.end for w in out[-3:]):
+            continue
+        out.append(word)
+    return out
+
+
 def clamp_to_speech(words: Sequence[Word], speech: Sequence[Sequence[float]]) -> list[Word]:
     """Words trimmed to the speech region they overlap most: Whisper's word timestamps often run
-    on into the silence after a sentence, which the VAD has measured better."""
+    on into the silence after a sentence, which the VAD has measured better. Then `tidy`."""
     out = []
     for word in words:
         overlaps = [(min(word.end, b) - max(word.start, a), a, b) for a, b in speech]
@@ -31,7 +50,7 @@ def clamp_to_speech(words: Sequence[Word], speech: Sequence[Sequence[float]]) ->
             continue
         start, end = max(word.start, a), min(word.end, b)
         out.append(word.model_copy(update={"start": round(float(start), 3), "end": round(float(end), 3)}))
-    return out
+    return tidy(out)
 
 
 def label_words(words: Sequence[Word], segments: Sequence[Segment], tolerance: float = 0.5) -> list[Word]:
@@ -63,12 +82,28 @@ def label_words(words: Sequence[Word], segments: Sequence[Segment], tolerance: f
     return out
 
 
-def split_sentences(words: Sequence[Word], gap: float = 1.0) -> list[list[Word]]:
-    """Consecutive words up to a sentence-final punctuation mark or a pause longer than `gap`."""
+def split_sentences(
+    words: Sequence[Word],
+    gap: float = 1.0,
+    speech: Sequence[Sequence[float]] | None = None,
+    pause: float = 0.3,
+) -> list[list[Word]]:
+    """Consecutive words up to a sentence-final punctuation mark, a pause longer than `gap`
+    between two words, or (given the `speech` regions) a gap longer than `pause` between the
+    regions of two consecutive words: 0.3 s between regions padded by 0.1 s (the VAD's) is half a
+    second without speech. Word times cannot be trusted at pauses (Whisper stretches words over
+    them) and long recordings come back with few full stops, so without the regions a sentence
+    runs on across utterances ("are sitting by the door Kids")."""
+    regions = sorted((float(a), float(b)) for a, b in (speech if speech is not None else []))
+    pauses = [(b, c) for (_, b), (c, _) in pairwise(regions) if c - b > pause]
     sentences: list[list[Word]] = []
     current: list[Word] = []
     for word in words:
-        if current and word.start - current[-1].end > gap:
+        before = (current[-1].start + current[-1].end) / 2 if current else 0.0
+        middle = (word.start + word.end) / 2
+        if current and (
+            word.start - current[-1].end > gap or any(before < c and b < middle for b, c in pauses)
+        ):
             sentences.append(current)
             current = []
         current.append(word)

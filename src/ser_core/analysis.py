@@ -254,7 +254,7 @@ def _analyze_piece(
         said = transcriber.transcribe(signal, language, speech)
         spoken = said.language if len(speech) else None
         words = label_words(clamp_to_speech(said.words, speech), segments)
-        sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds))
+        sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds, speech))
     return _Part(speech, segments, words, sentences, spoken)
 
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     whisper_beam_size: int = 5
+    #: Beam search goes on until `patience` x beam size hypotheses have ended: a window of many
+    #: short utterances otherwise ends at its first few sentences and drops the rest.
+    whisper_patience: float = 3.0
     whisper_batch_size: int = 8
     #: CPU threads for the transcriber; 0: one per core.
     whisper_threads: int = 0

@@ -44,10 +44,12 @@ def _reset():
 def tone(f0, seconds, loud, seed):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
-    return (
-        loud * np.sin(2 * np.pi * f0 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
-        + 0.003 * rng.standard_normal(len(t))
-    ).astype(np.float32)
+    # Harmonics of a gliding pitch, pulsed at a syllable rate: a pure tone is not speech to the VAD.
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))) / SR
+    source = sum(0.7**k * np.sin(k * phase) for k in range(1, 9)) / 2.5
+    return (loud * source * (1 + np.sin(2 * np.pi * 3 * t)) / 2 + 0.003 * rng.standard_normal(len(t))).astype(
+        np.float32
+    )
 
 
 def test_frames_at_50_hz_and_pooling(env, tiny_dir):

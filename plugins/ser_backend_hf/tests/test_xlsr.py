@@ -36,10 +36,12 @@ def tiny_wav2vec2(tmp_path_factory):
 def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * 16000)) / 16000
-    return (
-        0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))
-        + 0.01 * rng.standard_normal(len(t))
-    ).astype(np.float32)
+    # Harmonics of a gliding pitch, pulsed at a syllable rate: a pure tone is not speech to the VAD.
+    phase = 2 * np.pi * np.cumsum(180 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))) / 16000
+    source = sum(0.7**k * np.sin(k * phase) for k in range(1, 9))
+    return (0.15 * source * (1 + np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(len(t))).astype(
+        np.float32
+    )
 
 
 def test_frames_and_pooling_from_a_saved_model(tiny_wav2vec2):
@@ -114,7 +116,9 @@ def test_other_families_load_through_automodel(family, tmp_path):
     config_class, model_class = (getattr(transformers, name) for name in FAMILY[family])
     torch.manual_seed(0)
     model_class(config_class(**TINY)).save_pretrained(tmp_path / family)
-    transformers.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(tmp_path / family)
+    transformers.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(
+        tmp_path / family
+    )
     backend = HFAudioBackend(
         hf=HFSettings(medium_model_id=str(tmp_path / family), medium_layers="1-2", hf_device="cpu")
     )
@@ -143,7 +147,9 @@ def test_train_evaluate_analyze_with_the_medium_profile(tiny_wav2vec2, tmp_path,
             sf.write(corpus / f"{speaker}a0{take + 1}Ta.wav", low, 16000)
     cli = CliRunner()
     model = tmp_path / "medium.npz"
-    trained = cli.invoke(app, ["train", "--profile", "medium", "-d", str(corpus), "--out", str(model), "--no-progress"])
+    trained = cli.invoke(
+        app, ["train", "--profile", "medium", "-d", str(corpus), "--out", str(model), "--no-progress"]
+    )
     assert trained.exit_code == 0, trained.output
     evaluated = cli.invoke(
         app, ["evaluate", "--profile", "medium", "-d", str(corpus), "-f", "json", "--no-progress"]
