@@ -20,6 +20,8 @@ Protocol (deterministic from the seed):
   `vs_alone`; RAVDESS and EMOVO (its sentences, but n5) get `vs_text`, with `alone_*`: the clips
   transcribed alone against the same texts. `deleted`: reference words without a counterpart in
   the minimum edit alignment (lost words, whatever the recognition errors).
+* Timeline: seconds of emotion segments outside every timeline row (speech missing from the
+  exports).
 * Counts: clips that got no word, zero-length words (end <= start), duplicated words (same text,
   overlapping or identical times), sentences spanning a pause longer than 0.5 s between two clips'
   speech (silero on each clip alone, less its 0.1 s padding), each counted in the emotion of the
@@ -321,7 +323,20 @@ def run_corpus(corpus: str, args, tmp: Path, details: list) -> tuple[dict, dict]
         "analyze_cpu_seconds": cpu,
         "regions_decoded_again": redone[0],
         "speech_regions": redone[1],
+        "segment_seconds": sum(seg.end - seg.start for seg in result.segments),
+        "segment_seconds_outside_rows": outside_rows(result),
     }
+
+
+def outside_rows(result) -> float:
+    """Seconds of emotion segments that no timeline row covers (speech missing from the table,
+    CSV, SRT and HTML)."""
+    rows = sorted((row.start, row.end) for row in result.timeline)
+    missing = 0.0
+    for seg in result.segments:
+        covered = sum(max(0.0, min(seg.end, b) - max(seg.start, a)) for a, b in rows)
+        missing += max(0.0, (seg.end - seg.start) - covered)
+    return missing
 
 
 def main() -> None:
@@ -345,7 +360,8 @@ def main() -> None:
             corpora[corpus] = {"all": total.row()} | {e: t.row() for e, t in sorted(emotions.items())}
             row = corpora[corpus]["all"]
             print(f"{corpus}: recall {row['word_recall']:.3f} ({timing[corpus]['audio_seconds'] / 60:.1f} min, "
-                  f"analyze {timing[corpus]['analyze_seconds']:.0f} s)", flush=True)  # fmt: skip
+                  f"analyze {timing[corpus]['analyze_seconds']:.0f} s; segments {timing[corpus]['segment_seconds']:.1f} s, "
+                  f"outside every timeline row {timing[corpus]['segment_seconds_outside_rows']:.1f} s)", flush=True)  # fmt: skip
     report = {
         "whisper_model": get_settings().whisper_model,
         "seed": args.seed,
