@@ -7,7 +7,10 @@ import bisect
 from collections.abc import Sequence
 from itertools import pairwise
 
+import numpy as np
+
 from ser_core.results import Segment, TimelineRow, Word
+from ser_core.vad import merge_regions
 
 SENTENCE_END = (
     ".",
@@ -149,7 +152,8 @@ def timeline_rows(
 def _uncovered_rows(rows: list[TimelineRow], segments: Sequence[Segment], gap: float) -> list[TimelineRow]:
     """Rows for the parts of `segments` no word row covers; a part shorter than `gap` extends a
     row it touches (`rows` is changed in place) instead."""
-    covered = _union([(row.start, row.end) for row in rows])
+    # Rows less than 1 ms apart count as one span: `_subtract` drops slivers that short anyway.
+    covered = merge_regions(np.array([(row.start, row.end) for row in rows]), 1e-3).tolist()
     covered_ends = [end for _, end in covered]
     # The row ending where a part starts (the last, in time order) and the one starting where it
     # ends (the first): rows are in time order, so their indices say which is which.
@@ -172,16 +176,6 @@ def _uncovered_rows(rows: list[TimelineRow], segments: Sequence[Segment], gap: f
             ends[row.end] = max(i, ends.get(row.end, i))
             starts[row.start] = min(i, starts.get(row.start, i))
     return extra
-
-
-def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
 
 
 def _subtract(

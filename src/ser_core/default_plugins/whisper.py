@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ser_core.alignment import SENTENCE_END, tidy
+from ser_core.alignment import SENTENCE_END
 from ser_core.audio import SAMPLE_RATE
 from ser_core.errors import TranscriberError
 from ser_core.hookspecs import hookimpl
@@ -124,7 +124,8 @@ class FasterWhisperTranscriber(Transcriber):
             log.debug("transcribed %d of %d speech regions again", len(silent), len(speech))
         self.regions += len(speech)
         self.regions_redone += len(silent)
-        return Transcript(language=info.language, words=tidy(words))
+        # Zero-length and repeated words are dropped by the core (`alignment.clamp_to_speech`).
+        return Transcript(language=info.language, words=words)
 
 
 def _words(segments: Any, checked: bool = False) -> list[Word]:
@@ -144,9 +145,14 @@ def _words(segments: Any, checked: bool = False) -> list[Word]:
     ]
 
 
+def _overlaps(word: Word, speech: np.ndarray) -> np.ndarray:
+    """Seconds of the word inside each speech region (negative: the gap to it)."""
+    return np.minimum(word.end, speech[:, 1]) - np.maximum(word.start, speech[:, 0])
+
+
 def _owner(word: Word, speech: np.ndarray) -> int:
     """The speech region a word overlaps most, else the one nearest to its middle."""
-    overlaps = np.minimum(word.end, speech[:, 1]) - np.maximum(word.start, speech[:, 0])
+    overlaps = _overlaps(word, speech)
     if overlaps.max() > 0:
         return int(overlaps.argmax())
     middle = (word.start + word.end) / 2
@@ -175,9 +181,7 @@ def resplice(words: list[Word], speech: np.ndarray) -> list[Word]:
         return out
     for k, (word, following) in enumerate(pairwise(words)):
         length = word.end - word.start
-        inside = np.clip(
-            np.minimum(word.end, speech[:, 1]) - np.maximum(word.start, speech[:, 0]), 0, None
-        ).sum()
+        inside = np.clip(_overlaps(word, speech), 0, None).sum()
         if length - inside < max(STRETCH, length / 2) or word.text.endswith(PHRASE_END):
             continue
         start = speech[_owner(following, speech), 0]
