@@ -1,5 +1,5 @@
 """Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `batch`, `timeline`,
-`transcript`, `words`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
+`transcript`, `words`, `robustness`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
 
 All but `tests`, `lint`, `fuzz` and `mutants` read `../shared/corpora` (or `SER_CORPORA`).
 """
@@ -73,6 +73,18 @@ def words(session: nox.Session) -> None:
     zero-length and duplicated words, sentences across pauses, per corpus and emotion."""
     session.install(*PACKAGES)
     session.run("python", "scripts/benchmark_words.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def robustness(session: nox.Session) -> None:
+    """UAR under telephone, codecs, noise, rooms, levels and 1 s crops (leave-one-corpus-out over the
+    four corpora and within each), ECE and reliability diagrams: `-- --profile accurate` for the
+    accurate profile (needs the hf plugin)."""
+    session.install(*PACKAGES, "-e", ".[augment]", "matplotlib")
+    if "accurate" in session.posargs:
+        session.install("torch==2.13.0")
+        session.install("-e", "plugins/ser_backend_hf[frontend]")
+    session.run("python", "scripts/benchmark_robustness.py", *session.posargs)
 
 
 @nox.session(python="3.11")

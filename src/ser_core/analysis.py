@@ -18,6 +18,7 @@ from ser_core.alignment import clamp_to_speech, join_text, label_words, split_se
 from ser_core.artifacts import Model, load_model
 from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, stream_audio
 from ser_core.backend import EmbeddingBackend, get_backend
+from ser_core.bandwidth import band_powers, bandwidth_warnings
 from ser_core.errors import AnalysisTimeout, ArtifactError
 from ser_core.pieces import pieces
 from ser_core.plugins import get_plugin_manager, registry
@@ -60,6 +61,10 @@ def get_model(profile: str, model: str | os.PathLike[str] | None = None) -> Mode
 
 
 # --- analysis -----------------------------------------------------------------------------------
+
+#: The profile that holds up better than a given one on narrowband and codec audio
+#: (`nox -s robustness`), named in the result's warning.
+ROBUST_ON_NARROWBAND: dict[str, str] = {"fast": "accurate"}
 
 
 def window_spans(duration: float, window: float, hop: float) -> np.ndarray:
@@ -114,12 +119,14 @@ def analyze(
     timeline = get_plugin_manager().hook.ser_build_timeline(
         words=words, segments=found.segments, settings=settings
     )
+    timeline = flag_uncertain(timeline, settings.uncertain_below)
     label, probabilities, shares = overall(found.segments, fitted.labels)
     speech_seconds = round(sum(end - start for start, end in found.speech), 3)
     if label is None:
         status = "no_speech"
     else:
         status = "too_short" if speech_seconds < settings.min_speech_seconds else "ok"
+    confidence = None if label is None else probabilities[label]
     loudness_values, loudness_rate = loudness(np.concatenate(found.loudness_db))
     return AnalysisResult(
         path=str(path),
@@ -130,10 +137,12 @@ def analyze(
         duration=round(found.samples / SAMPLE_RATE, 3),
         status=status,
         label=label,
-        confidence=None if label is None else probabilities[label],
+        confidence=confidence,
+        uncertain=confidence is not None and confidence < settings.uncertain_below,
         probabilities=probabilities,
         shares=shares,
         speech_seconds=speech_seconds,
+        warnings=bandwidth_warnings(found.bands, ROBUST_ON_NARROWBAND.get(profile)) if label else [],
         speech=found.speech,
         segments=found.segments,
         transcriber=None if transcriber is None else f"{transcriber.name} {transcriber.model_id}",
@@ -206,6 +215,7 @@ class _Found:
 
     samples: int = 0
     loudness_db: list[np.ndarray] = field(default_factory=list)
+    bands: np.ndarray = field(default_factory=lambda: np.zeros(3))
     speech: list[tuple[float, float]] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     words: list[Word] = field(default_factory=list)
@@ -216,6 +226,7 @@ class _Found:
         """Count a piece's samples and loudness; returns its peak magnitude."""
         self.samples += len(piece)
         self.loudness_db.append(block_db(piece, LOUDNESS_STEP))
+        self.bands = self.bands + band_powers(piece) * len(piece)
         return float(np.max(np.abs(piece)))
 
     def add(self, part: _Part, start: float) -> None:
@@ -255,6 +266,7 @@ def _analyze_piece(
         spoken = said.language if len(speech) else None
         words = label_words(clamp_to_speech(said.words, speech), segments)
         sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds, speech))
+        sentences = flag_uncertain(sentences, settings.uncertain_below)
     return _Part(speech, segments, words, sentences, spoken)
 
 
@@ -286,7 +298,15 @@ def _segments(
             settings=settings,
         )
         offset += len(region)
-    return segments
+    return flag_uncertain(segments, settings.uncertain_below)
+
+
+def flag_uncertain(items: list[Any], below: float) -> list[Any]:
+    """Segments, sentences or timeline rows with `uncertain` set where the confidence is under `below`."""
+    return [
+        item.model_copy(update={"uncertain": item.confidence is not None and item.confidence < below})
+        for item in items
+    ]
 
 
 def _sentences(

@@ -19,7 +19,7 @@ from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
 from ser_core.datasets import Item, load_dataset, summary
 from ser_core.errors import DatasetError
-from ser_core.extract import extract
+from ser_core.extract import Copy, extract
 from ser_core.io import atomic_write_text, check_writable
 from ser_core.labels import ordered
 from ser_core.metrics import classification_report
@@ -66,11 +66,17 @@ def _items(datasets: Sequence[str | os.PathLike[str]], labels: Sequence[str] | N
 
 
 def features_of(
-    items: list[Item], backend: EmbeddingBackend, jobs: int = 1, progress: Progress | None = None
+    items: list[Item],
+    backend: EmbeddingBackend,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    copy: Copy = Copy(),
 ) -> Features:
-    """Utterance vectors of dataset items; unreadable files are logged and listed in `failures`."""
-    tick = progress("extracting features", len(items)) if progress else None
-    out = extract([item.path for item in items], backend, jobs=jobs, progress=tick)
+    """Utterance vectors of dataset items (or of their `copy`); unreadable files are logged and
+    listed in `failures`."""
+    what = f"extracting features (training copy {copy.index})" if copy.index else "extracting features"
+    tick = progress(what, len(items)) if progress else None
+    out = extract([item.path for item in items], backend, jobs=jobs, progress=tick, copy=copy)
     failures = [{"path": str(items[i].path), "error": error} for i, error in sorted(out.failures.items())]
     for failure in failures:
         log.warning("skipped %s", failure["error"])
@@ -280,8 +286,14 @@ def train(
     classifier: str = DEFAULT_KIND,
     classifier_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    augment: int = 0,
 ) -> TrainResult:
     """Train a profile's classifier; report it on held-out speakers, then refit on all and save.
+
+    `augment`: training copies per clip sent through random recording channels (codecs, noise,
+    rooms, levels; `ser_core.channels.training_copies`), for models that hold up on telephone,
+    compressed and noisy audio. The probabilities are calibrated with a temperature (`calibrate`)
+    stored in the artifact.
 
     The artifact goes to `out` (default `<models_dir>/<profile>.npz`), the report beside it
     (`<name>.report.json`).
@@ -294,22 +306,30 @@ def train(
     label_set = ordered(data.labels)
     if len(label_set) < 2:
         raise DatasetError("training needs at least two labels")
+    copies = _copies(data, backend, augment, jobs, seed, progress)
     heldout = heldout_speakers(data.speakers, holdout, seed) if holdout > 0 else set()
     test = np.array([speaker in heldout for speaker in data.speakers])
     metrics: dict[str, Any] = {}
+    heldout_probs = None
     if test.any() and (~test).any():
-        train_labels = [lab for lab, t in zip(data.labels, test, strict=True) if not t]
-        probe = _fit(data.vectors[~test], train_labels, classifier, params)
-        probs = probe.predict_proba(data.vectors[test])
+        probe = _fit(*_training_set(data, copies, ~test), classifier, params)
+        heldout_probs = probe.predict_proba(data.vectors[test])
         truth = [lab for lab, t in zip(data.labels, test, strict=True) if t]
-        metrics = classification_report(truth, [probe.labels[i] for i in probs.argmax(axis=1)], label_set)
+        metrics = classification_report(truth, [probe.labels[i] for i in heldout_probs.argmax(axis=1)], label_set)
         metrics["heldout_speakers"] = sorted(heldout)
-    fitted = _fit(data.vectors, data.labels, classifier, params)
+    fitted = _fit(*_training_set(data, copies, np.ones(len(data.items), bool)), classifier, params)
+    calibration = calibrate(data, copies, fitted.labels, classifier, params, (test, heldout_probs))
     info = summary(data.items)
-    info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures))
+    info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures), training_copies=augment)
     speakers = sorted({item.speaker for item in data.items if item.speaker is not None})
     meta = ModelMeta.for_backend(
-        profile, backend, fitted.labels, training=info, training_speakers=speakers, metrics=metrics
+        profile,
+        backend,
+        fitted.labels,
+        training=info,
+        training_speakers=speakers,
+        metrics=metrics,
+        calibration=calibration,
     )
     model = Model(meta, fitted)
     model.save(target)
@@ -318,6 +338,7 @@ def train(
         "profile": profile,
         "labels": fitted.labels,
         "heldout": metrics,
+        "calibration": calibration,
         "note": "heldout metrics come from a model fit without the held-out speakers; "
         "the saved model is refit on all speakers",
         "training": info,
@@ -328,6 +349,77 @@ def train(
     report_path = target.with_name(target.name.removesuffix(".npz") + ".report.json")
     write_json(report_path, report)
     return TrainResult(model, target, report, report_path)
+
+
+def _copies(
+    data: Features, backend: EmbeddingBackend, count: int, jobs: int, seed: int, progress: Progress | None
+) -> list[np.ndarray]:
+    """Vectors of `count` training copies of every clip (same order as `data.items`). Babble noise
+    is made from 12 clips of the training data drawn with `seed`."""
+    if count <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    paths = [str(item.path) for item in data.items]
+    talkers = tuple(rng.choice(paths, size=min(12, len(paths)), replace=False).tolist())
+    out = []
+    for index in range(1, count + 1):
+        copy = Copy(index, talkers)
+        extracted = features_of(data.items, backend, jobs, progress, copy=copy)
+        if len(extracted.items) != len(data.items):
+            raise DatasetError("a training copy could not be made of every clip")
+        out.append(extracted.vectors)
+    return out
+
+
+def _training_set(data: Features, copies: list[np.ndarray], keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The clean vectors of the kept clips and of their copies, with their labels."""
+    labels = [lab for lab, k in zip(data.labels, keep, strict=True) if k]
+    vectors = np.concatenate([data.vectors[keep], *(c[keep] for c in copies)])
+    return vectors, labels * (1 + len(copies))
+
+
+def calibrate(
+    data: Features,
+    copies: list[np.ndarray],
+    labels: list[str],
+    classifier: str,
+    params: dict[str, Any],
+    heldout: tuple[np.ndarray, np.ndarray | None],
+) -> dict[str, Any] | None:
+    """The temperature that makes the model's confidence match how often it is right on audio it
+    was not fit on. With two or more corpora (speaker ids "<corpus>:<id>"), from leave-one-corpus-out
+    predictions of the clean clips (new corpora are what users bring: other speakers, languages,
+    microphones); otherwise from the held-out speakers' predictions; None without either."""
+    from ser_core.calibration import fit_temperature
+    from ser_core.metrics import calibration_report
+
+    corpora = np.array([speaker.split(":", 1)[0] for speaker in data.speakers])
+    names = sorted(set(corpora))
+    index = {label: i for i, label in enumerate(labels)}
+    if len(names) >= 2:
+        probs = np.zeros((len(data.items), len(labels)))
+        # ids without a corpus prefix group by speaker: at most 10 groups of them, for speed
+        for group in np.array_split(np.array(names, dtype=object), min(len(names), 10)):
+            test = np.isin(corpora, group)
+            model = _fit(*_training_set(data, copies, ~test), classifier, params)
+            probs[np.ix_(test, [index[lab] for lab in model.labels])] = model.predict_proba(data.vectors[test])
+        truth, fit_on = np.array([index[lab] for lab in data.labels]), f"leave-one-corpus-out over {', '.join(names)}"
+    elif heldout[1] is not None:
+        probs, fit_on = heldout[1], "held-out speakers"
+        truth = np.array([index[lab] for lab, t in zip(data.labels, heldout[0], strict=True) if t])
+    else:
+        return None
+    temperature = fit_temperature(probs, truth)
+    from ser_core.calibration import scale
+
+    return {
+        "method": "temperature",
+        "temperature": round(temperature, 4),
+        "fit_on": fit_on,
+        "n_files": len(truth),
+        "ece_before": round(calibration_report(probs, truth)["ece"], 4),
+        "ece_after": round(calibration_report(scale(probs, temperature), truth)["ece"], 4),
+    }
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from ser_core.backend import EmbeddingBackend
+from ser_core.calibration import scale
 from ser_core.classifier import Classifier, classifier_kinds
 from ser_core.errors import ArtifactError
 from ser_core.io import atomic_write_bytes
@@ -52,6 +53,9 @@ class ModelMeta(BaseModel):
     #: data that overlaps them can be flagged; None for artifacts that predate the field (unknown).
     training_speakers: list[str] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
+    #: How the classifier's probabilities are calibrated: {"method": "temperature", "temperature": T,
+    #: "fit_on": ..., ...}; None: used as the classifier gives them (older artifacts).
+    calibration: dict[str, Any] | None = None
     ser_core_version: str
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     sha256: str = ""
@@ -74,11 +78,15 @@ class ModelMeta(BaseModel):
         )
 
 
+#: Metadata fields added after format v1: part of the digest only when set.
+_OPTIONAL = ("training_speakers", "calibration")
+
+
 def _digest(meta: ModelMeta, arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     # Optional fields added after format v1 enter the digest only when set, so older artifacts
     # (which lack them) keep verifying.
-    exclude = {"sha256"} | ({"training_speakers"} if meta.training_speakers is None else set())
+    exclude = {"sha256"} | {key for key in _OPTIONAL if getattr(meta, key) is None}
     h.update(json.dumps(meta.model_dump(exclude=exclude), sort_keys=True).encode())
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
@@ -99,8 +107,13 @@ class Model:
     def labels(self) -> list[str]:
         return self.meta.labels
 
+    @property
+    def temperature(self) -> float:
+        return float((self.meta.calibration or {}).get("temperature", 1.0))
+
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return self.classifier.predict_proba(features)
+        """Calibrated probabilities: the classifier's, temperature-scaled when the model says so."""
+        return scale(self.classifier.predict_proba(features), self.temperature)
 
     def check_backend(self, backend: EmbeddingBackend, profile: str | None = None) -> None:
         """Fail closed unless `backend` produces exactly the features this model was trained on."""
@@ -211,6 +224,9 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         raise ArtifactError(f"{target}: unsupported model format {meta.format} v{meta.format_version}")
     if _digest(meta, contents) != meta.sha256:
         raise ArtifactError(f"{target}: checksum mismatch (the file was modified or corrupted)")
+    temperature = (meta.calibration or {}).get("temperature", 1.0)
+    if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature <= 0:
+        raise ArtifactError(f"{target}: calibration temperature must be a positive number, got {temperature!r}")
     kinds = classifier_kinds()
     if meta.classifier not in kinds:
         raise ArtifactError(f"{target}: unknown classifier kind {meta.classifier!r}")

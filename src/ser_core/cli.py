@@ -254,6 +254,8 @@ def analyze(
                 failures.append({"path": str(path), "error": str(exc)})
                 continue
             results.append(result)
+            for warning in result.warnings:
+                err.print(f"[yellow]warning:[/] {escape(str(path))}: {escape(warning)}", highlight=False, soft_wrap=True)
             if save_transcript and result.transcriber is not None:
                 target = get_settings().transcripts_dir / f"{Path(path).stem}.csv"
                 atomic_write_text(target, words_csv(result))
@@ -317,6 +319,13 @@ def train(
     holdout: Annotated[float, typer.Option(help="Share of speakers held out for the report.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the held-out speaker draw.")] = 0,
     classifier: ClassifierOption = DEFAULT_KIND,
+    augment: Annotated[
+        int,
+        typer.Option(
+            help="Copies of each clip through random telephone/codec/noise/room channels "
+            "(robust to such audio; needs ffmpeg, rooms need ser-core\\[augment])."
+        ),
+    ] = 0,
     progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
@@ -336,6 +345,7 @@ def train(
                 seed=seed,
                 classifier=classifier,
                 progress=bar,
+                augment=augment,
             )
     except SerError as exc:
         raise _fail(exc) from None
@@ -344,6 +354,12 @@ def train(
         err.print(
             f"held-out speakers: UAR {heldout['uar']:.3f}  WA {heldout['wa']:.3f}  "
             f"macro-F1 {heldout['macro_f1']:.3f} ({heldout['n_files']} files)"
+        )
+    calibration = result.report.get("calibration")
+    if calibration:
+        err.print(
+            f"calibration: temperature {calibration['temperature']:.2f} ({calibration['fit_on']}), "
+            f"ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}"
         )
     err.print(f"model: {result.path}\nreport: {result.report_path}")
 

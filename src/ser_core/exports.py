@@ -72,7 +72,8 @@ def overall_text(result: AnalysisResult) -> str:
     if result.label is None:
         return status_note(result) or "no label"
     note = status_note(result)
-    return f"{result.label} ({result.confidence or 0.0:.2f})" + (f", {note}" if note else "")
+    sure = ", uncertain" if result.uncertain else ""
+    return f"{result.label} ({result.confidence or 0.0:.2f}{sure})" + (f", {note}" if note else "")
 
 
 def speech_shares(result: AnalysisResult) -> str:
@@ -90,10 +91,10 @@ def timeline_csv(results: Sequence[AnalysisResult]) -> str:
     """One line per timeline row; a file without speech gets one line with its status only."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "status", "start", "end", "emotion", "confidence", "words", "text"])
+    writer.writerow(["path", "status", "start", "end", "emotion", "confidence", "uncertain", "words", "text"])
     for result in results:
         if not result.timeline:
-            writer.writerow([result.path, result.status, "", "", "", "", "", ""])
+            writer.writerow([result.path, result.status, "", "", "", "", "", "", ""])
         for row in result.timeline:
             writer.writerow(
                 [
@@ -103,6 +104,7 @@ def timeline_csv(results: Sequence[AnalysisResult]) -> str:
                     f"{row.end:.3f}",
                     row.emotion or "",
                     _num(row.confidence),
+                    "" if row.emotion is None else str(row.uncertain).lower(),
                     row.words,
                     row.text,
                 ]
@@ -142,8 +144,9 @@ def _stamp(seconds: float, separator: str) -> str:
 
 
 def cue_text(row: TimelineRow, text: str | None = None, note: str | None = None) -> str:
-    """`[emotion confidence] text`; `note` (e.g. too short) joins the tag."""
+    """`[emotion confidence] text`; `uncertain` and `note` (e.g. too short) join the tag."""
     tag = f"{row.emotion or 'no emotion'}{'' if row.confidence is None else f' {row.confidence:.2f}'}"
+    tag += ", uncertain" if row.uncertain else ""
     tag += f", {note}" if note else ""
     return f"[{tag}] {row.text if text is None else text}".strip()
 
@@ -152,6 +155,8 @@ def subtitles(result: AnalysisResult, vtt: bool) -> str:
     """SRT or WebVTT: one cue per timeline row, its text prefixed with `[emotion confidence]`; a
     file without speech gets one cue over its whole length saying so."""
     out = ["WEBVTT", ""] if vtt else []
+    if vtt:
+        out += [f"NOTE warning: {' '.join(w.replace('-->', '->').split())}\n" for w in result.warnings]
     note = status_note(result)
     if not result.timeline:
         rows = [TimelineRow(start=0.0, end=result.duration, emotion=None, confidence=None, text="")]
@@ -170,6 +175,10 @@ def subtitles(result: AnalysisResult, vtt: bool) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
+#: How the table and the page mark a label that is more likely wrong than right.
+UNCERTAIN_KEY = "? uncertain: more likely wrong than right"
+
+
 def table(results: Sequence[AnalysisResult]) -> str:
     from rich.console import Console
     from rich.table import Table
@@ -178,7 +187,11 @@ def table(results: Sequence[AnalysisResult]) -> str:
     for result in results:
         shares = speech_shares(result)
         title = f"{result.path}: {overall_text(result)}" + (f"; {shares}" if shares else "")
-        grid = Table(title=title, title_justify="left")
+        caption = "; ".join(
+            ([UNCERTAIN_KEY] if any(row.uncertain for row in result.timeline) else [])
+            + [f"warning: {w}" for w in result.warnings]
+        )
+        grid = Table(title=title, title_justify="left", caption=caption or None, caption_justify="left")
         for column in ("start", "end", "emotion", "confidence", "text"):
             grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
         for row in result.timeline:
@@ -186,7 +199,7 @@ def table(results: Sequence[AnalysisResult]) -> str:
                 f"{row.start:.2f}",
                 f"{row.end:.2f}",
                 row.emotion or "-",
-                _num(row.confidence)[:4],
+                _num(row.confidence)[:4] + ("?" if row.uncertain else ""),
                 row_text(result, row),
             )
         console.print(grid)
@@ -201,6 +214,9 @@ BAND_TOP, BAND_HEIGHT = 100, 40
 WORDS_TOP = 160
 
 
+UNCERTAIN_ROW = ' class="uncertain"'
+
+
 def page(result: AnalysisResult) -> str:
     """A self-contained HTML page: the timeline picture, then the timeline as a table."""
     e = html.escape
@@ -210,10 +226,12 @@ def page(result: AnalysisResult) -> str:
         for label in labels
     )
     rows = "".join(
-        f"<tr><td>{r.start:.2f}</td><td>{r.end:.2f}</td><td>{e(r.emotion or '-')}</td>"
-        f"<td>{_num(r.confidence)}</td><td>{e(row_text(result, r))}</td></tr>"
+        f"<tr{UNCERTAIN_ROW if r.uncertain else ''}><td>{r.start:.2f}</td><td>{r.end:.2f}</td>"
+        f"<td>{e(r.emotion or '-')}</td><td>{_num(r.confidence)}{' uncertain' if r.uncertain else ''}</td>"
+        f"<td>{e(row_text(result, r))}</td></tr>"
         for r in result.timeline
     )
+    warnings = "".join(f'<p class="warning">Warning: {e(w)}.</p>' for w in result.warnings)
     shares = e(speech_shares(result))
     probs = ", ".join(
         f"{e(k)} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
@@ -228,15 +246,17 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 .key {{ margin-right: 1em; }} .key i {{ display: inline-block; width: 1em; height: 1em; margin-right: .3em; vertical-align: middle; }}
 table {{ border-collapse: collapse; margin-top: 1em; }} td, th {{ border-bottom: 1px solid #eee; padding: .2em .6em; text-align: left; }}
 svg text {{ font-size: 11px; }}
+tr.uncertain td {{ color: #777; font-style: italic; }} .warning {{ color: #8a5300; }}
 </style></head><body>
 <h1>{e(result.path)}</h1>
+{warnings}
 <p>Overall: <b>{e(overall_text(result))}</b>{f" &mdash; {summary}" if summary else ""}.<br>
 {result.duration:.1f} s, profile {e(result.profile)} ({e(result.backend_id)}: {e(result.backend_model_id)}){
         f", transcript by {e(result.transcriber)}, language {e(result.language or '?')}"
         if result.transcriber
         else ""
     }.</p>
-<p>{legend}<span class="key">band height and opacity: confidence</span></p>
+<p>{legend}<span class="key">band height and opacity: confidence; hatched: uncertain (more likely wrong than right)</span></p>
 <div class="scroll">{timeline_svg(result)}</div>
 <table><thead><tr><th>start</th><th>end</th><th>emotion</th><th>confidence</th><th>text</th></tr></thead>
 <tbody>{rows}</tbody></table>
@@ -250,7 +270,11 @@ def timeline_svg(result: AnalysisResult) -> str:
     e = html.escape
     width = max(600, round(result.duration * PX_PER_SECOND)) + 20
     x = lambda t: 10 + t * PX_PER_SECOND  # noqa: E731
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{WORDS_TOP + 60}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{WORDS_TOP + 60}" role="img">'
+        '<defs><pattern id="uncertain" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="3" height="6" fill="#fff" fill-opacity="0.6"/></pattern></defs>'
+    ]
     if result.envelope:
         step = 1.0 / result.envelope_rate
         points = " ".join(
@@ -272,8 +296,13 @@ def timeline_svg(result: AnalysisResult) -> str:
             f'<rect class="segment" data-emotion="{e(s.label)}" x="{x(s.start):.1f}" y="{BAND_TOP + BAND_HEIGHT - height:.1f}" '
             f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="{COLOURS.get(s.label, "#607d8b")}" '
             f'fill-opacity="{0.35 + 0.65 * s.confidence:.2f}"><title>{s.start:.2f}-{s.end:.2f} s: {e(s.label)} '
-            f"({s.confidence:.2f})</title></rect>"
+            f"({s.confidence:.2f}{', uncertain' if s.uncertain else ''})</title></rect>"
         )
+        if s.uncertain:
+            parts.append(
+                f'<rect class="uncertain" x="{x(s.start):.1f}" y="{BAND_TOP + BAND_HEIGHT - height:.1f}" '
+                f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="url(#uncertain)"/>'
+            )
     for i, w in enumerate(result.words):
         y = WORDS_TOP + 14 * (i % 3)  # three staggered lines so neighbouring words do not overlap
         colour = COLOURS.get(w.emotion or "", "#222")

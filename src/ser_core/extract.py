@@ -3,6 +3,9 @@
 A cache entry is keyed by the sha256 of the file's bytes and of the backend's id, model id and
 settings, so a second run over the same corpus (training, evaluation) does not re-extract, and
 changing any of them never reuses stale features.
+
+`copy=k` (k >= 1) gives the vectors of each file's k-th training copy instead: the file sent
+through a random recording channel (`ser_core.channels.training_copies`) seeded by its bytes and k.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +53,33 @@ def backend_fingerprint(backend: EmbeddingBackend) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def _cache_path(cache_dir: Path, backend: EmbeddingBackend, data: bytes) -> Path:
-    key = hashlib.sha256(hashlib.sha256(data).digest() + backend_fingerprint(backend).encode()).hexdigest()
+@dataclass(frozen=True)
+class Copy:
+    """Which training copy to embed (0: the file itself) and the talkers its babble noise may use."""
+
+    index: int = 0
+    talkers: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        if not self.index:
+            return ""
+        from ser_core.channels import COPIES_VERSION
+
+        names = hashlib.sha256("|".join(Path(t).name for t in self.talkers).encode()).hexdigest()
+        return f"|copy{self.index}|{COPIES_VERSION}|{names}"
+
+    def seed(self, data: bytes) -> int:
+        return int.from_bytes(hashlib.sha256(data + f"copy{self.index}".encode()).digest()[:4], "little")
+
+
+def _cache_path(cache_dir: Path, backend: EmbeddingBackend, data: bytes, copy: Copy = Copy()) -> Path:
+    spec = (backend_fingerprint(backend) + copy.key()).encode()
+    key = hashlib.sha256(hashlib.sha256(data).digest() + spec).hexdigest()
     return cache_dir / "features" / backend.backend_id / key[:2] / f"{key}.npy"
 
 
 def _cached(
-    backend: EmbeddingBackend, path: str, cache_dir: Path | None
+    backend: EmbeddingBackend, path: str, cache_dir: Path | None, copy: Copy = Copy()
 ) -> tuple[np.ndarray | None, Path | None]:
     """The cached vector of a file (or None) and where it is or would be cached (None: no cache)."""
     if cache_dir is None:
@@ -64,7 +88,7 @@ def _cached(
         data = Path(path).read_bytes()
     except OSError:
         return None, None  # load_audio reports the cause
-    where = _cache_path(cache_dir, backend, data)
+    where = _cache_path(cache_dir, backend, data, copy)
     if where.is_file():
         try:
             vector = np.load(where, allow_pickle=False)
@@ -89,21 +113,35 @@ def _store(where: Path | None, vector: np.ndarray) -> None:
 Outcome = tuple[int, np.ndarray | None, bool, str | None]  # index, vector, cache hit, error
 
 
-def _batch(backend: EmbeddingBackend, batch: list[tuple[int, str]], cache_dir: Path | None) -> list[Outcome]:
+@lru_cache(maxsize=64)
+def _talker(path: str) -> np.ndarray:
+    return load_audio(path)
+
+
+def _batch(
+    backend: EmbeddingBackend, batch: list[tuple[int, str]], cache_dir: Path | None, copy: Copy = Copy()
+) -> list[Outcome]:
     """Vectors of a batch of files: cache hits first, the rest decoded and embedded together."""
     out: list[Outcome] = []
     todo: list[tuple[int, np.ndarray, Path | None]] = []
+    seeds: list[int] = []
     for index, path in batch:
-        vector, where = _cached(backend, path, cache_dir)
+        vector, where = _cached(backend, path, cache_dir, copy)
         if vector is not None:
             out.append((index, vector, True, None))
             continue
         try:
             todo.append((index, load_audio(path), where))
-        except SerError as exc:
+            seeds.append(copy.seed(Path(path).read_bytes()) if copy.index else 0)
+        except (SerError, OSError) as exc:
             out.append((index, None, False, str(exc)))
     if todo:
-        vectors = backend.embed_many([signal for _, signal, _ in todo])
+        signals = [signal for _, signal, _ in todo]
+        if copy.index:
+            from ser_core.channels import training_copies
+
+            signals = training_copies(signals, seeds, [_talker(t) for t in copy.talkers])
+        vectors = backend.embed_many(signals)
         for (index, _, where), vector in zip(todo, vectors, strict=True):
             vector = np.asarray(vector, dtype=np.float32)
             _store(where, vector)
@@ -119,10 +157,10 @@ def _init_worker(backend_id: str) -> None:
     _worker_backend = get_backend_by_id(backend_id)
 
 
-def _work(args: tuple[list[tuple[int, str]], Path | None]) -> list[Outcome]:
-    batch, cache_dir = args
+def _work(args: tuple[list[tuple[int, str]], Path | None, Copy]) -> list[Outcome]:
+    batch, cache_dir, copy = args
     assert _worker_backend is not None
-    return _batch(_worker_backend, batch, cache_dir)
+    return _batch(_worker_backend, batch, cache_dir, copy)
 
 
 def _batches(paths: Sequence[str | Path], size: int) -> list[list[tuple[int, str]]]:
@@ -146,8 +184,10 @@ def extract(
     jobs: int = 1,
     cache: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    copy: Copy = Copy(),
 ) -> Extracted:
-    """Utterance vectors of `paths`; bad files are recorded in `failures`, never fatal."""
+    """Utterance vectors of `paths` (or of their training copies, see `Copy`); bad files are
+    recorded in `failures`, never fatal."""
     settings = get_settings()
     use_cache = settings.feature_cache if cache is None else cache
     cache_dir = settings.cache_dir if use_cache else None
@@ -155,7 +195,10 @@ def extract(
     ok = np.zeros(len(paths), bool)
     failures: dict[int, str] = {}
     hits = 0
-    tasks = [(batch, cache_dir) for batch in _batches(paths, max(1, backend.batch_size))]
+    # copies go through codecs in batches (one ffmpeg run each), so batch them even for backends
+    # that embed one signal at a time
+    size = max(1, backend.batch_size, 16 if copy.index else 1)
+    tasks = [(batch, cache_dir, copy) for batch in _batches(paths, size)]
     if jobs > 1 and len(tasks) > 1:
         # spawn, not fork: the parent may run threads (torch, onnxruntime), and forking a
         # multi-threaded process can deadlock the child.

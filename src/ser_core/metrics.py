@@ -41,3 +41,28 @@ def classification_report(
         },
         "n_files": int(confusion.sum()),
     }
+
+
+def calibration_report(probs: np.ndarray, truth_index: np.ndarray, bins: int = 15) -> dict[str, Any]:
+    """Expected calibration error of the top label over `bins` equal-width confidence bins, and the
+    bins themselves (for a reliability diagram): how often a label given with confidence p is right."""
+    probs = np.asarray(probs, dtype=np.float64)
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(truth_index)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    rows = []
+    ece = 0.0
+    for b in range(bins):
+        members = which == b
+        n = int(members.sum())
+        if n:
+            accuracy, mean_conf = float(correct[members].mean()), float(confidence[members].mean())
+            ece += n / len(confidence) * abs(accuracy - mean_conf)
+            rows.append({"low": b / bins, "high": (b + 1) / bins, "n": n, "accuracy": accuracy, "confidence": mean_conf})
+    return {
+        "ece": float(ece),
+        "bins": rows,
+        "mean_confidence": float(confidence.mean()) if len(confidence) else 0.0,
+        "accuracy": float(correct.mean()) if len(correct) else 0.0,
+        "n": len(confidence),
+    }

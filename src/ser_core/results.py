@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 #: label from less speech than `min_speech_seconds`, which the models are not reliable on).
 Status = Literal["ok", "no_speech", "too_short"]
 
+UNCERTAIN = "the label's calibrated confidence is below `uncertain_below`: more likely wrong than right"
+
 
 class Segment(BaseModel):
     """A stretch of speech with one emotion: [start, end) seconds."""
@@ -19,6 +21,7 @@ class Segment(BaseModel):
     label: str
     confidence: float
     probabilities: dict[str, float]
+    uncertain: bool = Field(default=False, description=UNCERTAIN)
 
 
 class Word(BaseModel):
@@ -41,6 +44,7 @@ class Sentence(BaseModel):
     emotion: str
     confidence: float
     probabilities: dict[str, float]
+    uncertain: bool = Field(default=False, description=UNCERTAIN)
 
 
 class TimelineRow(BaseModel):
@@ -53,6 +57,7 @@ class TimelineRow(BaseModel):
     confidence: float | None
     text: str
     words: int = Field(default=0, description="words in the row; 0: speech without transcribed words")
+    uncertain: bool = Field(default=False, description=UNCERTAIN)
 
 
 class AnalysisResult(BaseModel):
@@ -69,6 +74,7 @@ class AnalysisResult(BaseModel):
         description="the emotion of the largest share of speech time (None without speech)"
     )
     confidence: float | None = Field(description="the label's probability, averaged over the speech")
+    uncertain: bool = Field(default=False, description=UNCERTAIN)
     probabilities: dict[str, float] = Field(
         description="each emotion's probability averaged over the speech (segments weighted by duration)"
     )
@@ -76,6 +82,9 @@ class AnalysisResult(BaseModel):
         default_factory=dict, description="share of speech time each emotion's segments hold"
     )
     speech_seconds: float = Field(default=0.0, description="seconds of speech (VAD)")
+    warnings: list[str] = Field(
+        default_factory=list, description="what about the audio makes the result less reliable"
+    )
     speech: list[tuple[float, float]] = Field(default_factory=list, description="speech regions (VAD)")
     segments: list[Segment]
     transcriber: str | None = Field(default=None, description="transcriber and model, when transcribed")

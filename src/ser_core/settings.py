@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     #: Less speech than this (seconds) still gets a label, flagged `too_short`: the models'
     #: accuracy falls towards chance on shorter speech (docs/performance.md, short speech).
     min_speech_seconds: float = 1.5
+    #: A label whose calibrated confidence is below this is marked `uncertain`: more likely wrong
+    #: than right (docs/performance.md, calibration).
+    uncertain_below: float = 0.5
 
     # Emotion over time: windows pooled from frame features, then smoothed into segments.
     window_seconds: float = 2.0
