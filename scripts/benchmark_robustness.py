@@ -196,9 +196,11 @@ def main() -> None:
                     pooled_truth += [LABELS.index(lab) for lab in truth]
             loco[held] = row
         truth_index = np.array(pooled_truth)
+        calibrated = np.concatenate(pooled_cal)
         calibration = {
             "raw": calibration_report(np.concatenate(pooled_raw), truth_index),
-            "temperature": calibration_report(np.concatenate(pooled_cal), truth_index),
+            "temperature": calibration_report(calibrated, truth_index),
+            "uncertain": uncertain_stats(calibrated, truth_index, UNCERTAIN_BELOW),
         }
         within: dict = {}
         for corpus in CORPORA:
@@ -226,6 +228,22 @@ def main() -> None:
     print(f"wrote {out}")
 
 
+UNCERTAIN_BELOW = 0.5  # the shipped `uncertain_below` setting
+
+
+def uncertain_stats(probs: np.ndarray, truth: np.ndarray, below: float) -> dict:
+    """How many calibrated LOCO predictions the `uncertain` mark flags, and how often each side is right."""
+    confidence = probs.max(axis=1)
+    right = probs.argmax(axis=1) == truth
+    flagged = confidence < below
+    return {
+        "below": below,
+        "share_flagged": float(flagged.mean()),
+        "accuracy_flagged": float(right[flagged].mean()) if flagged.any() else None,
+        "accuracy_rest": float(right[~flagged].mean()) if (~flagged).any() else None,
+    }
+
+
 def print_tables(variant: str, loco: dict, within: dict, calibration: dict, conditions: list[str]) -> None:
     print(f"\n## {variant}\n")
     print("| condition | " + " | ".join(f"LOCO {c}" for c in CORPORA) + " | LOCO mean | " + " | ".join(f"within {c}" for c in CORPORA) + " |")
@@ -240,8 +258,11 @@ def print_tables(variant: str, loco: dict, within: dict, calibration: dict, cond
                 mean, bmean = float(np.mean(values)), float(np.mean(base))
                 cells.append(f"{mean:.3f}" if c == "clean" else f"{mean:.3f} ({mean - bmean:+.3f})")
         print(f"| {c} | " + " | ".join(cells) + " |")
-    for kind, cal in calibration.items():
+    for kind in ("raw", "temperature"):
+        cal = calibration[kind]
         print(f"ECE ({kind}): {cal['ece']:.3f}, mean confidence {cal['mean_confidence']:.3f}, accuracy {cal['accuracy']:.3f}")
+    u = calibration["uncertain"]
+    print(f"uncertain (< {u['below']}): {u['share_flagged']:.0%} of results, right {u['accuracy_flagged'] or 0:.3f} vs {u['accuracy_rest'] or 0:.3f} for the rest")
     print("temperatures: " + ", ".join(f"{k} {loco[k]['temperature']:.2f}" for k in CORPORA), flush=True)
 
 
@@ -264,6 +285,9 @@ def draw_reliability(report: dict, where: Path) -> None:
             bins = cal["bins"]
             ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color=color,
                     label=f"{kind} (ECE {cal['ece']:.3f})", ms=4)
+        bins = v["calibration"]["temperature"]["bins"]
+        ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["n"] / v["calibration"]["temperature"]["n"] for b in bins],
+               width=1 / 15, color="#1f77b4", alpha=0.15, label="share of results (calibrated)")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence of the top label", ylabel="share right",
                title=f"{report['profile']}, {name}: leave-one-corpus-out")
         ax.legend(loc="upper left", fontsize=8)

@@ -306,18 +306,18 @@ def train(
     label_set = ordered(data.labels)
     if len(label_set) < 2:
         raise DatasetError("training needs at least two labels")
-    copies = _copies(data, backend, augment, jobs, seed, progress)
+    copies = copy_vectors(data, backend, augment, jobs, seed, progress)
     heldout = heldout_speakers(data.speakers, holdout, seed) if holdout > 0 else set()
     test = np.array([speaker in heldout for speaker in data.speakers])
     metrics: dict[str, Any] = {}
     heldout_probs = None
     if test.any() and (~test).any():
-        probe = _fit(*_training_set(data, copies, ~test), classifier, params)
+        probe = _fit(*training_set(data, copies, ~test), classifier, params)
         heldout_probs = probe.predict_proba(data.vectors[test])
         truth = [lab for lab, t in zip(data.labels, test, strict=True) if t]
         metrics = classification_report(truth, [probe.labels[i] for i in heldout_probs.argmax(axis=1)], label_set)
         metrics["heldout_speakers"] = sorted(heldout)
-    fitted = _fit(*_training_set(data, copies, np.ones(len(data.items), bool)), classifier, params)
+    fitted = _fit(*training_set(data, copies, np.ones(len(data.items), bool)), classifier, params)
     calibration = calibrate(data, copies, fitted.labels, classifier, params, (test, heldout_probs))
     info = summary(data.items)
     info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures), training_copies=augment)
@@ -351,7 +351,7 @@ def train(
     return TrainResult(model, target, report, report_path)
 
 
-def _copies(
+def copy_vectors(
     data: Features, backend: EmbeddingBackend, count: int, jobs: int, seed: int, progress: Progress | None
 ) -> list[np.ndarray]:
     """Vectors of `count` training copies of every clip (same order as `data.items`). Babble noise
@@ -371,7 +371,7 @@ def _copies(
     return out
 
 
-def _training_set(data: Features, copies: list[np.ndarray], keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def training_set(data: Features, copies: list[np.ndarray], keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The clean vectors of the kept clips and of their copies, with their labels."""
     labels = [lab for lab, k in zip(data.labels, keep, strict=True) if k]
     vectors = np.concatenate([data.vectors[keep], *(c[keep] for c in copies)])
@@ -401,7 +401,7 @@ def calibrate(
         # ids without a corpus prefix group by speaker: at most 10 groups of them, for speed
         for group in np.array_split(np.array(names, dtype=object), min(len(names), 10)):
             test = np.isin(corpora, group)
-            model = _fit(*_training_set(data, copies, ~test), classifier, params)
+            model = _fit(*training_set(data, copies, ~test), classifier, params)
             probs[np.ix_(test, [index[lab] for lab in model.labels])] = model.predict_proba(data.vectors[test])
         truth, fit_on = np.array([index[lab] for lab in data.labels]), f"leave-one-corpus-out over {', '.join(names)}"
     elif heldout[1] is not None:
