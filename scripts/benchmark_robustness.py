@@ -14,9 +14,10 @@ Protocols, on the six labels the corpora share where present (ASED has no disgus
 - within each corpus, speaker-independent (leave-one-speaker-out on Emo-DB and EMOVO, 6 speaker
   folds on RAVDESS, 5 on ASED), the same test clips.
 
-Variants of the training side: `baseline` (clean clips) and `augmented` (each training clip once
+Variants of the training side: `baseline` (clean clips), `augmented` (each training clip once
 more through `channels.training_copies`: random codecs, noise, rooms and levels with seeds and
-talkers of their own). Calibration: ECE (15 bins) of the LOCO predictions on clean audio, raw and
+talkers of their own) and `balanced` (augmented, each training corpus weighing the same: how the
+shipped models are trained). Calibration: ECE (15 bins) of the LOCO predictions on clean audio, raw and
 with a temperature fit by leave-one-corpus-out inside the three training corpora (nested), and a
 reliability diagram `docs/reliability-<profile>.png`.
 
@@ -107,8 +108,8 @@ class Vectors:
         return array
 
 
-def fit(x: np.ndarray, y: list[str]):
-    return make_classifier(DEFAULT_KIND).fit(x, y)
+def fit(x: np.ndarray, y: list[str], weights: np.ndarray | None = None):
+    return make_classifier(DEFAULT_KIND).fit(x, y, sample_weight=weights)
 
 
 def probs_for(model, x: np.ndarray) -> np.ndarray:
@@ -128,7 +129,7 @@ def main() -> None:
     parser.add_argument("--profile", default="fast")
     parser.add_argument("--per-label", type=int, default=40)
     parser.add_argument("--conditions", default=",".join(channels.CONDITIONS))
-    parser.add_argument("--variants", default="baseline,augmented")
+    parser.add_argument("--variants", default="baseline,augmented,balanced")
     args = parser.parse_args()
     root = corpora_dir()
     backend = get_backend(args.profile)
@@ -153,7 +154,7 @@ def main() -> None:
         pool = [p for c in others for p in rng.choice(np.array(data[c]["paths"], dtype=object), 10, replace=False)]
         test_paths = [d["paths"][i] for i in d["draw"]]
         d["test"] = {c: (d["clean"][d["draw"]] if c == "clean" else vec.transformed(c, test_paths, pool, corpus)) for c in conditions}
-        if "augmented" in variants:
+        if set(variants) - {"baseline"}:
             own = list(np.random.default_rng(stable_seed("talkers", corpus)).choice(np.array(d["paths"], dtype=object), 30, replace=False))
             d["copy"] = vec.transformed("training-copy", d["paths"], own, corpus)
     print(f"vectors ready in {time.time() - started:.0f} s", flush=True)
@@ -162,15 +163,15 @@ def main() -> None:
                     "labels": LABELS, "conditions": conditions, "variants": {}}
     for variant in variants:
         def training(corpora: list[str], mask: dict[str, np.ndarray] | None = None, variant: str = variant):
-            xs, ys = [], []
+            """Training vectors, labels and weights (each corpus alike with `balanced`)."""
+            xs, ys, ws = [], [], []
             for c in corpora:
                 keep = mask[c] if mask else np.ones(len(data[c]["paths"]), bool)
-                xs.append(data[c]["clean"][keep])
-                ys += data[c]["labels"][keep].tolist()
-                if variant == "augmented":
-                    xs.append(data[c]["copy"][keep])
-                    ys += data[c]["labels"][keep].tolist()
-            return np.concatenate(xs), ys
+                parts = [data[c]["clean"][keep]] + ([data[c]["copy"][keep]] if variant != "baseline" else [])
+                xs += parts
+                ys += data[c]["labels"][keep].tolist() * len(parts)
+                ws.append(np.full(len(parts) * int(keep.sum()), 1.0 / keep.sum()))
+            return np.concatenate(xs), ys, (np.concatenate(ws) if variant == "balanced" else None)
 
         loco: dict = {}
         pooled_raw, pooled_cal, pooled_truth = [], [], []

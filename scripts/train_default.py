@@ -1,7 +1,7 @@
 """Train a shipped default model on Emo-DB + EMOVO + RAVDESS 01-18 + ASED over the six labels the
 first three share (ASED has five of them), with one training copy of every clip through a random
-recording channel (`ser_core.channels.training_copies`) and a temperature calibrated by
-leave-one-corpus-out.
+recording channel (`ser_core.channels.training_copies`), each corpus weighing the same, and a
+temperature calibrated by leave-one-corpus-out.
 
     python scripts/train_default.py [--profile fast|accurate] [--augment 1]
 
@@ -24,9 +24,8 @@ import numpy as np
 from corpora import ROOT, corpora_dir
 
 import ser_core
-from ser_core.api import copy_vectors, load_features, training_set
+from ser_core.api import Trainer, copy_vectors, load_features
 from ser_core.backend import get_backend
-from ser_core.classifier import DEFAULT_KIND, make_classifier
 from ser_core.io import atomic_write_text
 from ser_core.metrics import classification_report
 
@@ -48,13 +47,13 @@ def main() -> None:
     backend = get_backend(args.profile)
     out = OUT[args.profile]
     data = load_features([root / c for c in CORPORA], backend, LABELS, jobs=args.jobs)
-    copies = copy_vectors(data, backend, args.augment, args.jobs, 0, None)
-    corpus_of = np.array([speaker.split(":", 1)[0] for speaker in data.speakers])
+    trainer = Trainer(data, copy_vectors(data, backend, args.augment, args.jobs, 0, None), balance_corpora=True)
+    corpora = np.array([item.corpus for item in data.items])
     cross = {}
     for held in CORPORA:
         train = [c for c in CORPORA if c != held]
-        test = corpus_of == held
-        model = make_classifier(DEFAULT_KIND).fit(*training_set(data, copies, ~test))
+        test = corpora == held
+        model = trainer.fit(~test)
         truth = [lab for lab, t in zip(data.labels, test, strict=True) if t]
         predicted = [model.labels[i] for i in model.predict_proba(data.vectors[test]).argmax(axis=1)]
         report = classification_report(truth, predicted, LABELS)
@@ -66,7 +65,8 @@ def main() -> None:
     mean = float(np.mean([cross[c]["uar"] for c in CORPORA]))
     print(f"leave-one-corpus-out mean UAR {mean:.3f}")
     result = ser_core.train(
-        [root / c for c in CORPORA], profile=args.profile, labels=LABELS, out=out, jobs=args.jobs, augment=args.augment
+        [root / c for c in CORPORA], profile=args.profile, labels=LABELS, out=out, jobs=args.jobs,
+        augment=args.augment, balance_corpora=True,
     )
     calibration = result.report["calibration"]
     print(f"calibration: temperature {calibration['temperature']:.2f}, ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}")
@@ -78,6 +78,7 @@ def main() -> None:
     summary = {
         "labels": LABELS,
         "training_copies": args.augment,
+        "balance_corpora": True,
         "leave_one_corpus_out": cross,
         "leave_one_corpus_out_mean_uar": mean,
         "calibration": calibration,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ import soundfile as sf
 
 import ser_core
 from ser_core import channels
+from ser_core.api import Features, Trainer
 from ser_core.artifacts import Model, load_model
 from ser_core.calibration import fit_temperature, scale
+from ser_core.datasets import Item
 from ser_core.errors import ArtifactError
 from ser_core.exports import render
 from ser_core.metrics import calibration_report
@@ -69,11 +72,11 @@ def test_train_with_copies_calibrates_on_held_out_corpora(corpus, tmp_path) -> N
         (other / label).mkdir(parents=True)
         for take in range(6):
             sf.write(other / label / f"{take}.wav", voice(f0, 1.6, loud, rate, seed=50 + take), SR)
-    result = ser_core.train([corpus, other], profile="fast", out=tmp_path / "m.npz", augment=1)
+    result = ser_core.train([corpus, other], profile="fast", out=tmp_path / "m.npz", augment=1, balance_corpora=True)
     calibration = result.model.meta.calibration
     assert calibration["fit_on"].startswith("leave-one-corpus-out")
     assert calibration["temperature"] > 0 and calibration["ece_after"] <= calibration["ece_before"] + 1e-9
-    assert result.report["training"]["training_copies"] == 1
+    assert result.report["training"]["training_copies"] == 1 and result.report["training"]["balance_corpora"]
     assert result.report["calibration"] == calibration
 
 
@@ -110,3 +113,26 @@ def test_telephone_audio_gets_a_warning_in_the_result_and_its_formats(trained_mo
     assert f"NOTE warning: {warning}" in render([result], "vtt")
     assert f"Warning: {warning}" in render([result], "html")
     assert "warning: narrowband" in render([result], "table")
+
+
+def test_balanced_corpora_weigh_alike_whatever_their_size() -> None:
+    """Doubling every clip of one corpus changes an unbalanced fit but not a balanced one."""
+    rng = np.random.default_rng(0)
+    items, vectors = [], []
+    for corpus, n, shift in (("big", 40, 0.0), ("small", 10, 1.5)):
+        for i in range(n):
+            label = "angry" if i % 2 else "sad"
+            items.append(Item(Path(f"{corpus}{i}.wav"), label, f"{corpus}:{i % 5}", corpus))
+            vectors.append(rng.normal(size=6) + shift + (2.0 if label == "angry" else 0.0))
+    data = Features(items, np.array(vectors))
+    small = np.array([item.corpus == "small" for item in items])
+    doubled = Features(items + [i for i, s in zip(items, small, strict=True) if s], np.vstack([data.vectors, data.vectors[small]]))
+    probe = rng.normal(size=(5, 6))
+    change = {}
+    for balance in (True, False):
+        once = Trainer(data, [], balance_corpora=balance).fit(np.ones(len(items), bool)).predict_proba(probe)
+        twice = Trainer(doubled, [], balance_corpora=balance).fit(np.ones(len(doubled.items), bool)).predict_proba(probe)
+        odds = [np.log(p[:, 1] / p[:, 0]) for p in (once, twice)]
+        change[balance] = np.max(np.abs(odds[1] - odds[0]) / np.abs(odds[0]))
+    # balanced: only the covariance's small-sample correction (rows - classes) sees the extra rows
+    assert change[True] < 0.01 < 0.03 < change[False]

@@ -117,3 +117,21 @@ def test_missing_state_entries_and_bad_params_raise():
             ShrinkageLDAClassifier.from_state({**params, **bad}, arrays)
     with pytest.raises(ValueError):
         ShrinkageLDAClassifier().fit(np.zeros((4, 3)), ["a"] * 4)
+
+
+def test_sample_weights_count_rows_as_present_or_absent() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(90, 12)) + np.repeat(np.eye(3, 12) * 2.0, 30, axis=0)
+    labels = [lab for lab in ("a", "b", "c") for _ in range(30)]
+    plain = ShrinkageLDAClassifier().fit(x, labels)
+    uniform = ShrinkageLDAClassifier().fit(x, labels, sample_weight=np.full(90, 3.7))
+    np.testing.assert_allclose(uniform.predict_proba(x), plain.predict_proba(x), atol=1e-10)
+    keep = np.arange(90) % 3 != 0
+    dropped = ShrinkageLDAClassifier().fit(x[keep], [lab for lab, k in zip(labels, keep, strict=True) if k])
+    zeroed = ShrinkageLDAClassifier().fit(x, labels, sample_weight=keep.astype(float))
+    np.testing.assert_allclose(zeroed.predict_proba(x), dropped.predict_proba(x), atol=1e-10)
+    # a heavier half pulls the class mean towards itself
+    heavy = np.where(np.arange(90) % 2 == 0, 5.0, 1.0)
+    assert not np.allclose(ShrinkageLDAClassifier().fit(x, labels, sample_weight=heavy).coef, plain.coef)
+    with pytest.raises(ValueError, match="sample_weight"):
+        ShrinkageLDAClassifier().fit(x, labels, sample_weight=-np.ones(90))

@@ -287,13 +287,14 @@ def train(
     classifier_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
     augment: int = 0,
+    balance_corpora: bool = False,
 ) -> TrainResult:
     """Train a profile's classifier; report it on held-out speakers, then refit on all and save.
 
     `augment`: training copies per clip sent through random recording channels (codecs, noise,
     rooms, levels; `ser_core.channels.training_copies`), for models that hold up on telephone,
     compressed and noisy audio. The probabilities are calibrated with a temperature (`calibrate`)
-    stored in the artifact.
+    stored in the artifact. `balance_corpora`: each corpus weighs the same in the fit, so a large corpus does not drown the others' speakers and microphones.
 
     The artifact goes to `out` (default `<models_dir>/<profile>.npz`), the report beside it
     (`<name>.report.json`).
@@ -306,21 +307,23 @@ def train(
     label_set = ordered(data.labels)
     if len(label_set) < 2:
         raise DatasetError("training needs at least two labels")
-    copies = copy_vectors(data, backend, augment, jobs, seed, progress)
+    trainer = Trainer(data, copy_vectors(data, backend, augment, jobs, seed, progress), classifier, params, balance_corpora)
     heldout = heldout_speakers(data.speakers, holdout, seed) if holdout > 0 else set()
     test = np.array([speaker in heldout for speaker in data.speakers])
     metrics: dict[str, Any] = {}
     heldout_probs = None
     if test.any() and (~test).any():
-        probe = _fit(*training_set(data, copies, ~test), classifier, params)
+        probe = trainer.fit(~test)
         heldout_probs = probe.predict_proba(data.vectors[test])
         truth = [lab for lab, t in zip(data.labels, test, strict=True) if t]
         metrics = classification_report(truth, [probe.labels[i] for i in heldout_probs.argmax(axis=1)], label_set)
         metrics["heldout_speakers"] = sorted(heldout)
-    fitted = _fit(*training_set(data, copies, np.ones(len(data.items), bool)), classifier, params)
-    calibration = calibrate(data, copies, fitted.labels, classifier, params, (test, heldout_probs))
+    fitted = trainer.fit(np.ones(len(data.items), bool))
+    calibration = calibrate(trainer, fitted.labels, (test, heldout_probs))
     info = summary(data.items)
-    info.update(datasets=[str(d) for d in datasets], n_failures=len(data.failures), training_copies=augment)
+    info.update(
+        datasets=[str(d) for d in datasets], n_failures=len(data.failures), training_copies=augment, balance_corpora=balance_corpora
+    )
     speakers = sorted({item.speaker for item in data.items if item.speaker is not None})
     meta = ModelMeta.for_backend(
         profile,
@@ -371,37 +374,49 @@ def copy_vectors(
     return out
 
 
-def training_set(data: Features, copies: list[np.ndarray], keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The clean vectors of the kept clips and of their copies, with their labels."""
-    labels = [lab for lab, k in zip(data.labels, keep, strict=True) if k]
-    vectors = np.concatenate([data.vectors[keep], *(c[keep] for c in copies)])
-    return vectors, labels * (1 + len(copies))
+@dataclass
+class Trainer:
+    """Fits the classifier on a subset of the clips, their training copies included; with
+    `balance_corpora`, every corpus weighs the same in the fit whatever its size."""
+
+    data: Features
+    copies: list[np.ndarray]
+    classifier: str = DEFAULT_KIND
+    params: dict[str, Any] = field(default_factory=dict)
+    balance_corpora: bool = False
+
+    def fit(self, keep: np.ndarray) -> Classifier:
+        labels = [lab for lab, k in zip(self.data.labels, keep, strict=True) if k]
+        vectors = np.concatenate([self.data.vectors[keep], *(c[keep] for c in self.copies)])
+        model = make_classifier(self.classifier, **self.params)
+        rows = labels * (1 + len(self.copies))
+        if not self.balance_corpora:
+            return model.fit(vectors, rows)
+        corpora = np.array([item.corpus for item, k in zip(self.data.items, keep, strict=True) if k])
+        names, sizes = np.unique(corpora, return_counts=True)
+        weights = (1.0 / sizes)[np.searchsorted(names, corpora)]
+        return model.fit(vectors, rows, sample_weight=np.tile(weights, 1 + len(self.copies)))
 
 
 def calibrate(
-    data: Features,
-    copies: list[np.ndarray],
-    labels: list[str],
-    classifier: str,
-    params: dict[str, Any],
-    heldout: tuple[np.ndarray, np.ndarray | None],
+    trainer: Trainer, labels: list[str], heldout: tuple[np.ndarray, np.ndarray | None]
 ) -> dict[str, Any] | None:
     """The temperature that makes the model's confidence match how often it is right on audio it
-    was not fit on. With two or more corpora (speaker ids "<corpus>:<id>"), from leave-one-corpus-out
+    was not fit on. With two or more corpora, from leave-one-corpus-out
     predictions of the clean clips (new corpora are what users bring: other speakers, languages,
     microphones); otherwise from the held-out speakers' predictions; None without either."""
     from ser_core.calibration import fit_temperature
     from ser_core.metrics import calibration_report
 
-    corpora = np.array([speaker.split(":", 1)[0] for speaker in data.speakers])
+    data = trainer.data
+    corpora = np.array([item.corpus for item in data.items])
     names = sorted(set(corpora))
     index = {label: i for i, label in enumerate(labels)}
     if len(names) >= 2:
         probs = np.zeros((len(data.items), len(labels)))
-        # ids without a corpus prefix group by speaker: at most 10 groups of them, for speed
-        for group in np.array_split(np.array(names, dtype=object), min(len(names), 10)):
-            test = np.isin(corpora, group)
-            model = _fit(*training_set(data, copies, ~test), classifier, params)
+        for name in names:
+            test = corpora == name
+            model = trainer.fit(~test)
             probs[np.ix_(test, [index[lab] for lab in model.labels])] = model.predict_proba(data.vectors[test])
         truth, fit_on = np.array([index[lab] for lab in data.labels]), f"leave-one-corpus-out over {', '.join(names)}"
     elif heldout[1] is not None:

@@ -12,13 +12,16 @@ from ser_core.plugins import registry
 
 
 class Classifier(ABC):
-    """Fit on (n, dim) features and string labels; predict class probabilities in `labels` order."""
+    """Fit on (n, dim) features and string labels (optionally weighted per sample); predict class
+    probabilities in `labels` order."""
 
     kind: ClassVar[str]
     labels: list[str]
 
     @abstractmethod
-    def fit(self, features: np.ndarray, labels: list[str]) -> Classifier: ...
+    def fit(
+        self, features: np.ndarray, labels: list[str], sample_weight: np.ndarray | None = None
+    ) -> Classifier: ...
 
     @abstractmethod
     def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
@@ -47,10 +50,10 @@ class LinearClassifier(Classifier):
 
     labels: list[str]
 
-    def _standardise(self, features: np.ndarray) -> np.ndarray:
+    def _standardise(self, features: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         x = np.asarray(features, dtype=np.float64)
-        self.mean = x.mean(axis=0)
-        self.scale = x.std(axis=0)
+        self.mean = np.average(x, axis=0, weights=weights)
+        self.scale = np.sqrt(np.average((x - self.mean) ** 2, axis=0, weights=weights))
         self.scale[self.scale < 1e-12] = 1.0
         return (x - self.mean) / self.scale
 
@@ -102,11 +105,13 @@ class LogisticClassifier(LinearClassifier):
     def _params(self) -> dict[str, Any]:
         return {"c": self.c, "max_iter": self.max_iter}
 
-    def fit(self, features: np.ndarray, labels: list[str]) -> LogisticClassifier:
+    def fit(
+        self, features: np.ndarray, labels: list[str], sample_weight: np.ndarray | None = None
+    ) -> LogisticClassifier:
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=self.c, max_iter=self.max_iter, class_weight="balanced")
-        model.fit(self._standardise(features), np.asarray(labels))
+        model.fit(self._standardise(features), np.asarray(labels), sample_weight=sample_weight)
         self.labels = [str(label) for label in model.classes_]
         coef, intercept = model.coef_, model.intercept_
         if len(self.labels) == 2:  # sklearn keeps one row for two classes; make it symmetric
@@ -139,23 +144,32 @@ class ShrinkageLDAClassifier(LinearClassifier):
         self.covariance = covariance
         self.labels = []
 
-    def fit(self, features: np.ndarray, labels: list[str]) -> ShrinkageLDAClassifier:
+    def fit(
+        self, features: np.ndarray, labels: list[str], sample_weight: np.ndarray | None = None
+    ) -> ShrinkageLDAClassifier:
+        """`sample_weight` weighs each row in the class means and the covariance (e.g. so that
+        corpora of different sizes count alike); None: all rows alike."""
         x = np.asarray(features, dtype=np.float64)
         y = np.asarray([str(label) for label in labels])
         if x.ndim != 2 or len(x) != len(y):
             raise ValueError("features must be (n, dim) with one label per row")
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (len(y),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("sample_weight must hold one finite, non-negative weight per row")
+        kept = int((w > 0).sum())
+        w = w * kept / w.sum()  # rows of weight 0 count as absent; the others average 1
         self.labels = sorted(set(y.tolist()))
         if len(self.labels) < 2:
             raise ValueError("shrinkage LDA needs at least two classes")
-        z = self._standardise(x)
+        z = self._standardise(x, w)
         index = np.searchsorted(self.labels, y)
-        counts = np.bincount(index, minlength=len(self.labels))
-        means = np.stack([z[index == k].mean(axis=0) for k in range(len(self.labels))])
+        counts = np.bincount(index, weights=w, minlength=len(self.labels))
+        means = np.stack([np.average(z[index == k], axis=0, weights=w[index == k]) for k in range(len(self.labels))])
         residuals = z - means[index]
         if self.covariance == "pooled":
-            weights = np.full(len(z), 1.0 / max(len(z) - len(self.labels), 1))
+            weights = w / max(kept - len(self.labels), 1)
         else:
-            weights = 1.0 / (np.maximum(counts - 1, 1) * len(self.labels))[index]
+            weights = w / (np.maximum(counts - 1, 1) * len(self.labels))[index]
         rows = residuals * np.sqrt(weights)[:, None]  # covariance S = rows.T @ rows
         dim = z.shape[1]
         target = float(np.sum(rows * rows)) / dim  # trace(S) / dim

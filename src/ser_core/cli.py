@@ -326,6 +326,9 @@ def train(
             "(robust to such audio; needs ffmpeg, rooms need ser-core\\[augment])."
         ),
     ] = 0,
+    balance_corpora: Annotated[
+        bool, typer.Option(help="Every corpus weighs the same in the fit, whatever its size.")
+    ] = False,
     progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
@@ -346,6 +349,7 @@ def train(
                 classifier=classifier,
                 progress=bar,
                 augment=augment,
+                balance_corpora=balance_corpora,
             )
     except SerError as exc:
         raise _fail(exc) from None
