@@ -135,5 +135,5 @@ def test_old_artifact_without_training_speakers_loads_and_overlap_is_unknown(tra
 def test_shipped_models_record_their_training_speakers():
     shipped = plugins.registry("ser_default_models")["fast"].value
     speakers = load_model(shipped).meta.training_speakers
-    assert speakers is not None and len(speakers) == 34
-    assert {s.split(":")[0] for s in speakers} == {"emodb", "emovo", "ravdess"}
+    assert speakers is not None and len(speakers) == 99
+    assert {s.split(":")[0] for s in speakers} == {"emodb", "emovo", "ravdess", "ased"}
