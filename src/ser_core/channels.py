@@ -2,7 +2,7 @@
 levels and short crops.
 
 The robustness benchmark applies them to test clips (one named condition each) and `train` can add
-copies of the training clips sent through a random mix of them (`training_copy`), so a model sees
+copies of the training clips sent through a random mix of them (`training_copies`), so a model sees
 the audio people really have. Every function is deterministic given its `rng`. Codecs run through
 the `ffmpeg` executable; rooms are image-source impulse responses from pyroomacoustics (an optional
 dependency, `pip install ser-core[augment]`).
