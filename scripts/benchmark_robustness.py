@@ -17,9 +17,11 @@ Protocols, on the six labels the corpora share where present (ASED has no disgus
 Variants of the training side: `baseline` (clean clips), `augmented` (each training clip once
 more through `channels.training_copies`: random codecs, noise, rooms and levels with seeds and
 talkers of their own) and `balanced` (augmented, each training corpus weighing the same: how the
-shipped models are trained). Calibration: ECE (15 bins) of the LOCO predictions on clean audio, raw and
-with a temperature fit by leave-one-corpus-out inside the three training corpora (nested), and a
-reliability diagram `docs/reliability-<profile>.png`.
+shipped models are trained). Calibration: ECE (15 bins) of the LOCO predictions on clean audio: raw;
+with a temperature from leave-one-corpus-out inside the three training corpora (nested, "new
+corpus"); and with the geometric mean of that and a temperature from 20 % held-out speakers of the
+training corpora ("shipped", as `ser_core.api.calibrate` does); a reliability diagram
+`docs/reliability-<profile>.png`.
 
 Writes reports/robustness-<profile>.json. Vectors are cached under the user cache directory.
 """
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 from ser_core import channels
+from ser_core.api import heldout_speakers
 from ser_core.audio import load_audio
 from ser_core.backend import get_backend
 from ser_core.calibration import fit_temperature, scale
@@ -174,35 +177,42 @@ def main() -> None:
             return np.concatenate(xs), ys, (np.concatenate(ws) if variant == "balanced" else None)
 
         loco: dict = {}
-        pooled_raw, pooled_cal, pooled_truth = [], [], []
+        pooled: dict[str, list[np.ndarray]] = {"raw": [], "new-corpus": [], "shipped": []}
+        pooled_truth: list[int] = []
         for held in CORPORA:
             train_corpora = [c for c in CORPORA if c != held]
             model = fit(*training(train_corpora))
-            # nested LOCO inside the training corpora gives the temperature
+            # the temperature as `ser_core.api.calibrate` fits it, from the training corpora only:
+            # nested LOCO (new corpus) and held-out speakers (new speaker), and their geometric mean
             inner_p, inner_t = [], []
             for inner in train_corpora:
                 sub = fit(*training([c for c in train_corpora if c != inner]))
                 inner_p.append(probs_for(sub, data[inner]["clean"]))
                 inner_t += [LABELS.index(lab) for lab in data[inner]["labels"]]
-            temperature = fit_temperature(np.concatenate(inner_p), np.array(inner_t))
+            t_corpus = fit_temperature(np.concatenate(inner_p), np.array(inner_t))
+            held_out = heldout_speakers([s for c in train_corpora for s in data[c]["speakers"]], 0.2, 0)
+            masks = {c: ~np.isin(data[c]["speakers"], list(held_out)) for c in train_corpora}
+            probe = fit(*training(train_corpora, masks))
+            t_speaker = fit_temperature(
+                np.concatenate([probs_for(probe, data[c]["clean"][~masks[c]]) for c in train_corpora]),
+                np.array([LABELS.index(lab) for c in train_corpora for lab in data[c]["labels"][~masks[c]]]),
+            )
+            temperature = float(np.sqrt(t_corpus * t_speaker))
             d = data[held]
             truth = d["labels"][d["draw"]].tolist()
-            row = {"temperature": temperature}
+            row = {"temperature": temperature, "temperature_new_corpus": t_corpus, "temperature_new_speaker": t_speaker}
             for c in conditions:
                 p = probs_for(model, d["test"][c])
                 row[c] = uar(truth, p)
                 if c == "clean":
-                    pooled_raw.append(p)
-                    pooled_cal.append(scale(p, temperature))
+                    pooled["raw"].append(p)
+                    pooled["new-corpus"].append(scale(p, t_corpus))
+                    pooled["shipped"].append(scale(p, temperature))
                     pooled_truth += [LABELS.index(lab) for lab in truth]
             loco[held] = row
         truth_index = np.array(pooled_truth)
-        calibrated = np.concatenate(pooled_cal)
-        calibration = {
-            "raw": calibration_report(np.concatenate(pooled_raw), truth_index),
-            "temperature": calibration_report(calibrated, truth_index),
-            "uncertain": uncertain_stats(calibrated, truth_index, UNCERTAIN_BELOW),
-        }
+        calibration = {kind: calibration_report(np.concatenate(p), truth_index) for kind, p in pooled.items()}
+        calibration["uncertain"] = uncertain_stats(np.concatenate(pooled["shipped"]), truth_index, UNCERTAIN_BELOW)
         within: dict = {}
         for corpus in CORPORA:
             d = data[corpus]
@@ -259,12 +269,15 @@ def print_tables(variant: str, loco: dict, within: dict, calibration: dict, cond
                 mean, bmean = float(np.mean(values)), float(np.mean(base))
                 cells.append(f"{mean:.3f}" if c == "clean" else f"{mean:.3f} ({mean - bmean:+.3f})")
         print(f"| {c} | " + " | ".join(cells) + " |")
-    for kind in ("raw", "temperature"):
+    for kind in ("raw", "new-corpus", "shipped"):
         cal = calibration[kind]
         print(f"ECE ({kind}): {cal['ece']:.3f}, mean confidence {cal['mean_confidence']:.3f}, accuracy {cal['accuracy']:.3f}")
     u = calibration["uncertain"]
     print(f"uncertain (< {u['below']}): {u['share_flagged']:.0%} of results, right {u['accuracy_flagged'] or 0:.3f} vs {u['accuracy_rest'] or 0:.3f} for the rest")
-    print("temperatures: " + ", ".join(f"{k} {loco[k]['temperature']:.2f}" for k in CORPORA), flush=True)
+    print("temperatures (new speaker, new corpus, shipped): " + ", ".join(
+        f"{k} {loco[k]['temperature_new_speaker']:.2f} {loco[k]['temperature_new_corpus']:.2f} {loco[k]['temperature']:.2f}"
+        for k in CORPORA
+    ), flush=True)
 
 
 def draw_reliability(report: dict, where: Path) -> None:
@@ -281,13 +294,13 @@ def draw_reliability(report: dict, where: Path) -> None:
     fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 4.2), squeeze=False)
     for ax, (name, v) in zip(axes[0], variants.items(), strict=True):
         ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
-        for kind, color in (("raw", "#d62728"), ("temperature", "#1f77b4")):
+        for kind, color in (("raw", "#d62728"), ("new-corpus", "#ff7f0e"), ("shipped", "#1f77b4")):
             cal = v["calibration"][kind]
             bins = cal["bins"]
             ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color=color,
                     label=f"{kind} (ECE {cal['ece']:.3f})", ms=4)
-        bins = v["calibration"]["temperature"]["bins"]
-        ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["n"] / v["calibration"]["temperature"]["n"] for b in bins],
+        bins = v["calibration"]["shipped"]["bins"]
+        ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["n"] / v["calibration"]["shipped"]["n"] for b in bins],
                width=1 / 15, color="#1f77b4", alpha=0.15, label="share of results (calibrated)")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence of the top label", ylabel="share right",
                title=f"{report['profile']}, {name}: leave-one-corpus-out")

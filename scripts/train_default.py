@@ -69,7 +69,7 @@ def main() -> None:
         augment=args.augment, balance_corpora=True,
     )
     calibration = result.report["calibration"]
-    print(f"calibration: temperature {calibration['temperature']:.2f}, ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}")
+    print(f"calibration: temperature {calibration['temperature']:.2f} from {json.dumps(calibration['views'])}")
     held = result.report["heldout"]
     print(
         f"held-out speakers ({len(held['heldout_speakers'])}): UAR {held['uar']:.3f} WA {held['wa']:.3f} "

@@ -74,8 +74,10 @@ def test_train_with_copies_calibrates_on_held_out_corpora(corpus, tmp_path) -> N
             sf.write(other / label / f"{take}.wav", voice(f0, 1.6, loud, rate, seed=50 + take), SR)
     result = ser_core.train([corpus, other], profile="fast", out=tmp_path / "m.npz", augment=1, balance_corpora=True)
     calibration = result.model.meta.calibration
-    assert calibration["fit_on"].startswith("leave-one-corpus-out")
-    assert calibration["temperature"] > 0 and calibration["ece_after"] <= calibration["ece_before"] + 1e-9
+    assert calibration["fit_on"].startswith("held-out speakers and leave-one-corpus-out")
+    speakers, corpora = (view["temperature"] for view in calibration["views"].values())
+    assert calibration["temperature"] == pytest.approx(np.sqrt(speakers * corpora), rel=1e-3)
+    assert all(view["ece_scaled"] <= view["ece_raw"] + 1e-9 for view in calibration["views"].values())
     assert result.report["training"]["training_copies"] == 1 and result.report["training"]["balance_corpora"]
     assert result.report["calibration"] == calibration
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from ser_core import channels
 from ser_core.audio import block_db
-from ser_core.bandwidth import band_powers, bandwidth_warnings
+from ser_core.bandwidth import BandStats
 
 from .conftest import SR, voice
 
@@ -18,8 +21,14 @@ def speech() -> np.ndarray:
     return np.concatenate([quiet, voice(180.0, 2.0, 0.3, 4.0, seed=3), quiet])
 
 
+def _stats(signal: np.ndarray) -> BandStats:
+    stats = BandStats()
+    stats.add(signal)
+    return stats
+
+
 def _high_band_db(signal: np.ndarray) -> float:
-    powers = band_powers(signal)
+    powers = _stats(signal).powers
     return 10 * np.log10((powers[1] + powers[2]) / powers.sum())
 
 
@@ -93,15 +102,25 @@ def test_unknown_condition_names_the_known_ones(speech) -> None:
 
 
 def test_bandwidth_warnings(speech) -> None:
-    n = len(speech)
-    assert bandwidth_warnings(band_powers(speech) * n) == []
-    phone = channels.telephone(speech)
-    (warning,) = bandwidth_warnings(band_powers(phone) * n, better="accurate")
+    assert _stats(speech).warnings() == []
+    (warning,) = _stats(channels.telephone(speech)).warnings(better="accurate")
     assert warning.startswith("narrowband") and "accurate profile" in warning
     # energy up to 6 kHz but none above 7 kHz: a low-rate codec
     from scipy.signal import butter, sosfilt
 
     low = sosfilt(butter(12, 6500, fs=SR, output="sos"), speech).astype(np.float32)
-    (warning,) = bandwidth_warnings(band_powers(low) * n)
+    (warning,) = _stats(low).warnings()
     assert warning.startswith("band-limited")
-    assert bandwidth_warnings(np.zeros(3)) == []
+    assert BandStats().warnings() == []
+
+
+def test_mp3_at_32_kbps_is_heavily_compressed_and_128_is_not() -> None:
+    from ser_core.audio import load_audio
+
+    from .conftest import espeak
+
+    spoken = load_audio(espeak("The quick brown fox jumps over the lazy dog near the river bank.", Path(tempfile.mkdtemp()) / "s.wav"))
+    assert _stats(spoken).warnings() == []
+    (warning,) = _stats(channels.mp3(spoken, 32)).warnings()
+    assert warning.startswith("heavily compressed")
+    assert _stats(channels.mp3(spoken, 128)).warnings() == []

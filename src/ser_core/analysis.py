@@ -18,7 +18,7 @@ from ser_core.alignment import clamp_to_speech, join_text, label_words, split_se
 from ser_core.artifacts import Model, load_model
 from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, stream_audio
 from ser_core.backend import EmbeddingBackend, get_backend
-from ser_core.bandwidth import band_powers, bandwidth_warnings
+from ser_core.bandwidth import BandStats
 from ser_core.errors import AnalysisTimeout, ArtifactError
 from ser_core.pieces import pieces
 from ser_core.plugins import get_plugin_manager, registry
@@ -142,7 +142,7 @@ def analyze(
         probabilities=probabilities,
         shares=shares,
         speech_seconds=speech_seconds,
-        warnings=bandwidth_warnings(found.bands, ROBUST_ON_NARROWBAND.get(profile)) if label else [],
+        warnings=found.bands.warnings(ROBUST_ON_NARROWBAND.get(profile)) if label else [],
         speech=found.speech,
         segments=found.segments,
         transcriber=None if transcriber is None else f"{transcriber.name} {transcriber.model_id}",
@@ -215,7 +215,7 @@ class _Found:
 
     samples: int = 0
     loudness_db: list[np.ndarray] = field(default_factory=list)
-    bands: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    bands: BandStats = field(default_factory=BandStats)
     speech: list[tuple[float, float]] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     words: list[Word] = field(default_factory=list)
@@ -226,7 +226,7 @@ class _Found:
         """Count a piece's samples and loudness; returns its peak magnitude."""
         self.samples += len(piece)
         self.loudness_db.append(block_db(piece, LOUDNESS_STEP))
-        self.bands = self.bands + band_powers(piece) * len(piece)
+        self.bands.add(piece)
         return float(np.max(np.abs(piece)))
 
     def add(self, part: _Part, start: float) -> None:

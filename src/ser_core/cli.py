@@ -361,10 +361,11 @@ def train(
         )
     calibration = result.report.get("calibration")
     if calibration:
-        err.print(
-            f"calibration: temperature {calibration['temperature']:.2f} ({calibration['fit_on']}), "
-            f"ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}"
+        views = ", ".join(
+            f"{name} {view['temperature']:.2f} (ECE {view['ece_raw']:.3f} -> {view['ece_scaled']:.3f})"
+            for name, view in calibration["views"].items()
         )
+        err.print(f"calibration: temperature {calibration['temperature']:.2f}; {views}", highlight=False)
     err.print(f"model: {result.path}\nreport: {result.report_path}")
 
 
