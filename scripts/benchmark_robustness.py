@@ -97,6 +97,8 @@ class Vectors:
         seeds = [stable_seed(kind, n) for n in names]
         if kind == "training-copy":
             changed = channels.training_copies(signals, seeds, voices)
+        elif kind == "training-crop":
+            changed = [channels.speech_crop(x, np.random.default_rng(s)) for x, s in zip(signals, seeds, strict=True)]
         else:
             changed = channels.apply_many(kind, signals, seeds, voices)
         vectors = []
@@ -133,6 +135,7 @@ def main() -> None:
     parser.add_argument("--per-label", type=int, default=40)
     parser.add_argument("--conditions", default=",".join(channels.CONDITIONS))
     parser.add_argument("--variants", default="baseline,augmented,balanced")
+    parser.add_argument("--tag", default="", help="suffix of the report and picture names (experiments)")
     args = parser.parse_args()
     root = corpora_dir()
     backend = get_backend(args.profile)
@@ -160,6 +163,8 @@ def main() -> None:
         if set(variants) - {"baseline"}:
             own = list(np.random.default_rng(stable_seed("talkers", corpus)).choice(np.array(d["paths"], dtype=object), 30, replace=False))
             d["copy"] = vec.transformed("training-copy", d["paths"], own, corpus)
+        if "cropped" in variants:
+            d["crop"] = vec.transformed("training-crop", d["paths"], [], corpus)
     print(f"vectors ready in {time.time() - started:.0f} s", flush=True)
 
     report: dict = {"profile": args.profile, "backend_model_id": backend.model_id, "per_label": args.per_label,
@@ -171,10 +176,11 @@ def main() -> None:
             for c in corpora:
                 keep = mask[c] if mask else np.ones(len(data[c]["paths"]), bool)
                 parts = [data[c]["clean"][keep]] + ([data[c]["copy"][keep]] if variant != "baseline" else [])
+                parts += [data[c]["crop"][keep]] if variant == "cropped" else []
                 xs += parts
                 ys += data[c]["labels"][keep].tolist() * len(parts)
                 ws.append(np.full(len(parts) * int(keep.sum()), 1.0 / keep.sum()))
-            return np.concatenate(xs), ys, (np.concatenate(ws) if variant == "balanced" else None)
+            return np.concatenate(xs), ys, (np.concatenate(ws) if variant in ("balanced", "cropped") else None)
 
         loco: dict = {}
         pooled: dict[str, list[np.ndarray]] = {"raw": [], "new-corpus": [], "shipped": []}
@@ -233,9 +239,10 @@ def main() -> None:
             within[corpus] = {c: uar(truth, probs[c]) for c in conditions}
         report["variants"][variant] = {"loco": loco, "within": within, "calibration": calibration}
         print_tables(variant, loco, within, calibration, conditions)
-    out = ROOT / "reports" / f"robustness-{args.profile}.json"
+    name = args.profile + (f"-{args.tag}" if args.tag else "")
+    out = ROOT / "reports" / f"robustness-{name}.json"
     atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-    draw_reliability(report, ROOT / "docs" / f"reliability-{args.profile}.png")
+    draw_reliability(report, ROOT / ("docs" if not args.tag else "reports") / f"reliability-{name}.png")
     print(f"wrote {out}")
 
 

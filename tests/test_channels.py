@@ -124,3 +124,12 @@ def test_mp3_at_32_kbps_is_heavily_compressed_and_128_is_not() -> None:
     (warning,) = _stats(channels.mp3(spoken, 32)).warnings()
     assert warning.startswith("heavily compressed")
     assert _stats(channels.mp3(spoken, 128)).warnings() == []
+
+
+def test_speech_crops_lie_inside_the_speech(speech) -> None:
+    crops = [channels.speech_crop(speech, np.random.default_rng(seed)) for seed in range(20)]
+    assert all(SR <= len(c) <= 2 * SR for c in crops)
+    assert len({len(c) for c in crops}) > 10  # random lengths
+    assert all(channels.speech_power(c) > 0.5 * channels.speech_power(speech) for c in crops)
+    short = speech[: int(1.2 * SR)]  # 0.4 s of silence, 0.8 s of voice: the whole extent
+    assert len(channels.speech_crop(short, np.random.default_rng(0))) < SR

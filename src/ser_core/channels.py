@@ -186,6 +186,20 @@ def first_speech(signal: np.ndarray, seconds: float = 1.0) -> np.ndarray:
     return signal[begin : begin + int(seconds * SAMPLE_RATE)].astype(np.float32)
 
 
+def speech_crop(signal: np.ndarray, rng: np.random.Generator, low: float = 1.0, high: float = 2.0) -> np.ndarray:
+    """A random stretch of `low`-`high` seconds inside the speech extent (the whole extent when it
+    is shorter): a short utterance made from a long one."""
+    from ser_core.vad import speech_extent
+
+    start, end = speech_extent(signal, pad=0.0)
+    a, b = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    size = int(rng.uniform(low, high) * SAMPLE_RATE)
+    if b - a <= size:
+        return signal[a:b].astype(np.float32)
+    begin = a + int(rng.integers(0, b - a - size + 1))
+    return signal[begin : begin + size].astype(np.float32)
+
+
 Channel = Callable[[np.ndarray, np.random.Generator, Sequence[np.ndarray]], np.ndarray]
 
 #: Test conditions of the robustness benchmark, by name. Each takes (signal, rng, babble talkers).
