@@ -80,10 +80,14 @@ def test_train_and_evaluate_commands(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     assert model.is_file() and (tmp_path / "m.report.json").is_file()
     assert load_model(model).meta.classifier == DEFAULT_KIND
+    assert "calibration: temperature" in result.output and load_model(model).meta.calibration is not None
     other = tmp_path / "logistic.npz"
     args = ["train", "-d", str(corpus), "--out", str(other), "--classifier", "logistic", "--no-progress"]
+    args += ["--augment", "1", "--balance-corpora"]
     assert runner.invoke(app, args).exit_code == 0
-    assert load_model(other).meta.classifier == "logistic"
+    trained = load_model(other).meta
+    assert trained.classifier == "logistic"
+    assert trained.training["training_copies"] == 1 and trained.training["balance_corpora"]
     report = tmp_path / "eval.json"
     result = runner.invoke(app, ["evaluate", "-d", str(corpus), "--report", str(report), "--no-progress"])
     assert result.exit_code == 0, result.output
