@@ -1,6 +1,7 @@
 """Train a shipped default model on Emo-DB + EMOVO + RAVDESS 01-18 + ASED over the six labels the
 first three share (ASED has five of them), with one training copy of every clip through a random
-recording channel (`ser_core.channels.training_copies`), each corpus weighing the same, and a
+recording channel (`ser_core.channels.training_copies`) and one of 1-2 s of its speech
+(`ser_core.channels.speech_crop`), each corpus weighing the same, and a
 temperature calibrated by leave-one-corpus-out.
 
     python scripts/train_default.py [--profile fast|accurate] [--augment 1]
@@ -41,13 +42,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--profile", choices=sorted(OUT), default="fast")
-    parser.add_argument("--augment", type=int, default=1, help="training copies per clip")
+    parser.add_argument("--augment", type=int, default=1, help="channel copies per clip")
+    parser.add_argument("--crops", type=int, default=1, help="copies of 1-2 s of speech per clip")
     args = parser.parse_args()
     root = corpora_dir()
     backend = get_backend(args.profile)
     out = OUT[args.profile]
     data = load_features([root / c for c in CORPORA], backend, LABELS, jobs=args.jobs)
-    trainer = Trainer(data, copy_vectors(data, backend, args.augment, args.jobs, 0, None), balance_corpora=True)
+    copies = copy_vectors(data, backend, args.augment, args.jobs, 0, None)
+    copies += copy_vectors(data, backend, args.crops, args.jobs, 0, None, kind="crop")
+    trainer = Trainer(data, copies, balance_corpora=True)
     corpora = np.array([item.corpus for item in data.items])
     cross = {}
     for held in CORPORA:
@@ -66,7 +70,7 @@ def main() -> None:
     print(f"leave-one-corpus-out mean UAR {mean:.3f}")
     result = ser_core.train(
         [root / c for c in CORPORA], profile=args.profile, labels=LABELS, out=out, jobs=args.jobs,
-        augment=args.augment, balance_corpora=True,
+        augment=args.augment, balance_corpora=True, crops=args.crops,
     )
     calibration = result.report["calibration"]
     print(f"calibration: temperature {calibration['temperature']:.2f} from {json.dumps(calibration['views'])}")
@@ -78,6 +82,7 @@ def main() -> None:
     summary = {
         "labels": LABELS,
         "training_copies": args.augment,
+        "training_crops": args.crops,
         "balance_corpora": True,
         "leave_one_corpus_out": cross,
         "leave_one_corpus_out_mean_uar": mean,

@@ -72,13 +72,16 @@ def test_train_with_copies_calibrates_on_held_out_corpora(corpus, tmp_path) -> N
         (other / label).mkdir(parents=True)
         for take in range(6):
             sf.write(other / label / f"{take}.wav", voice(f0, 1.6, loud, rate, seed=50 + take), SR)
-    result = ser_core.train([corpus, other], profile="fast", out=tmp_path / "m.npz", augment=1, balance_corpora=True)
+    result = ser_core.train(
+        [corpus, other], profile="fast", out=tmp_path / "m.npz", augment=1, crops=1, balance_corpora=True
+    )
     calibration = result.model.meta.calibration
     assert calibration["fit_on"].startswith("held-out speakers and leave-one-corpus-out")
     speakers, corpora = (view["temperature"] for view in calibration["views"].values())
     assert calibration["temperature"] == pytest.approx(np.sqrt(speakers * corpora), rel=1e-3)
     assert all(view["ece_scaled"] <= view["ece_raw"] + 1e-9 for view in calibration["views"].values())
-    assert result.report["training"]["training_copies"] == 1 and result.report["training"]["balance_corpora"]
+    training = result.report["training"]
+    assert training["training_copies"] == 1 and training["training_crops"] == 1 and training["balance_corpora"]
     assert result.report["calibration"] == calibration
 
 
@@ -138,3 +141,17 @@ def test_balanced_corpora_weigh_alike_whatever_their_size() -> None:
         change[balance] = np.max(np.abs(odds[1] - odds[0]) / np.abs(odds[0]))
     # balanced: only the covariance's small-sample correction (rows - classes) sees the extra rows
     assert change[True] < 0.01 < 0.03 < change[False]
+
+
+def test_copies_of_each_kind_are_cached_apart_and_differ(corpus) -> None:
+    from ser_core.api import copy_vectors, load_features
+    from ser_core.backend import get_backend
+
+    backend = get_backend("fast")
+    data = load_features([corpus], backend)
+    (channel,) = copy_vectors(data, backend, 1, 1, 0, None)
+    (crop,) = copy_vectors(data, backend, 1, 1, 0, None, kind="crop")
+    assert channel.shape == crop.shape == data.vectors.shape
+    assert not np.allclose(channel, data.vectors) and not np.allclose(crop, channel)
+    (again,) = copy_vectors(data, backend, 1, 1, 0, None, kind="crop")  # from the cache, same seeds
+    np.testing.assert_array_equal(again, crop)

@@ -74,7 +74,7 @@ def features_of(
 ) -> Features:
     """Utterance vectors of dataset items (or of their `copy`); unreadable files are logged and
     listed in `failures`."""
-    what = f"extracting features (training copy {copy.index})" if copy.index else "extracting features"
+    what = f"extracting features ({copy.kind} copy {copy.index})" if copy.index else "extracting features"
     tick = progress(what, len(items)) if progress else None
     out = extract([item.path for item in items], backend, jobs=jobs, progress=tick, copy=copy)
     failures = [{"path": str(items[i].path), "error": error} for i, error in sorted(out.failures.items())]
@@ -288,12 +288,14 @@ def train(
     progress: Progress | None = None,
     augment: int = 0,
     balance_corpora: bool = False,
+    crops: int = 0,
 ) -> TrainResult:
     """Train a profile's classifier; report it on held-out speakers, then refit on all and save.
 
     `augment`: training copies per clip sent through random recording channels (codecs, noise,
     rooms, levels; `ser_core.channels.training_copies`), for models that hold up on telephone,
-    compressed and noisy audio. The probabilities are calibrated with a temperature (`calibrate`)
+    compressed and noisy audio. `crops`: copies of random 1-2 s of each clip's speech, for short
+    utterances. The probabilities are calibrated with a temperature (`calibrate`)
     stored in the artifact. `balance_corpora`: each corpus weighs the same in the fit, so a large corpus does not drown the others' speakers and microphones.
 
     The artifact goes to `out` (default `<models_dir>/<profile>.npz`), the report beside it
@@ -307,7 +309,9 @@ def train(
     label_set = ordered(data.labels)
     if len(label_set) < 2:
         raise DatasetError("training needs at least two labels")
-    trainer = Trainer(data, copy_vectors(data, backend, augment, jobs, seed, progress), classifier, params, balance_corpora)
+    copies = copy_vectors(data, backend, augment, jobs, seed, progress)
+    copies += copy_vectors(data, backend, crops, jobs, seed, progress, kind="crop")
+    trainer = Trainer(data, copies, classifier, params, balance_corpora)
     heldout = heldout_speakers(data.speakers, holdout, seed) if holdout > 0 else set()
     test = np.array([speaker in heldout for speaker in data.speakers])
     metrics: dict[str, Any] = {}
@@ -322,7 +326,11 @@ def train(
     calibration = calibrate(trainer, fitted.labels, (test, heldout_probs))
     info = summary(data.items)
     info.update(
-        datasets=[str(d) for d in datasets], n_failures=len(data.failures), training_copies=augment, balance_corpora=balance_corpora
+        datasets=[str(d) for d in datasets],
+        n_failures=len(data.failures),
+        training_copies=augment,
+        training_crops=crops,
+        balance_corpora=balance_corpora,
     )
     speakers = sorted({item.speaker for item in data.items if item.speaker is not None})
     meta = ModelMeta.for_backend(
@@ -355,19 +363,25 @@ def train(
 
 
 def copy_vectors(
-    data: Features, backend: EmbeddingBackend, count: int, jobs: int, seed: int, progress: Progress | None
+    data: Features,
+    backend: EmbeddingBackend,
+    count: int,
+    jobs: int,
+    seed: int,
+    progress: Progress | None,
+    kind: str = "channel",
 ) -> list[np.ndarray]:
-    """Vectors of `count` training copies of every clip (same order as `data.items`). Babble noise
-    is made from 12 clips of the training data drawn with `seed`."""
+    """Vectors of `count` training copies of every clip (same order as `data.items`): through
+    random channels, or ("crop") random 1-2 s of speech. Babble noise is made from 12 clips of the
+    training data drawn with `seed`."""
     if count <= 0:
         return []
     rng = np.random.default_rng(seed)
     paths = [str(item.path) for item in data.items]
-    talkers = tuple(rng.choice(paths, size=min(12, len(paths)), replace=False).tolist())
+    talkers = tuple(rng.choice(paths, size=min(12, len(paths)), replace=False).tolist()) if kind == "channel" else ()
     out = []
     for index in range(1, count + 1):
-        copy = Copy(index, talkers)
-        extracted = features_of(data.items, backend, jobs, progress, copy=copy)
+        extracted = features_of(data.items, backend, jobs, progress, copy=Copy(index, talkers, kind))
         if len(extracted.items) != len(data.items):
             raise DatasetError("a training copy could not be made of every clip")
         out.append(extracted.vectors)

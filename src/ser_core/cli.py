@@ -326,6 +326,9 @@ def train(
             "(robust to such audio; needs ffmpeg, rooms need ser-core\\[augment])."
         ),
     ] = 0,
+    crops: Annotated[
+        int, typer.Option(help="Copies of random 1-2 s of each clip's speech (for short utterances).")
+    ] = 0,
     balance_corpora: Annotated[
         bool, typer.Option(help="Every corpus weighs the same in the fit, whatever its size.")
     ] = False,
@@ -350,6 +353,7 @@ def train(
                 progress=bar,
                 augment=augment,
                 balance_corpora=balance_corpora,
+                crops=crops,
             )
     except SerError as exc:
         raise _fail(exc) from None

@@ -4,8 +4,9 @@ A cache entry is keyed by the sha256 of the file's bytes and of the backend's id
 settings, so a second run over the same corpus (training, evaluation) does not re-extract, and
 changing any of them never reuses stale features.
 
-`copy=k` (k >= 1) gives the vectors of each file's k-th training copy instead: the file sent
-through a random recording channel (`ser_core.channels.training_copies`) seeded by its bytes and k.
+`copy=Copy(k)` (k >= 1) gives the vectors of each file's k-th training copy instead: the file sent
+through a random recording channel (`ser_core.channels.training_copies`), or with kind "crop" a
+random 1-2 s of its speech (`ser_core.channels.speech_crop`), seeded by its bytes, kind and k.
 """
 
 from __future__ import annotations
@@ -55,10 +56,12 @@ def backend_fingerprint(backend: EmbeddingBackend) -> str:
 
 @dataclass(frozen=True)
 class Copy:
-    """Which training copy to embed (0: the file itself) and the talkers its babble noise may use."""
+    """Which training copy to embed (index 0: the file itself), of which kind ("channel" or "crop"),
+    and the talkers a channel copy's babble noise may use."""
 
     index: int = 0
     talkers: tuple[str, ...] = ()
+    kind: str = "channel"
 
     def key(self) -> str:
         if not self.index:
@@ -66,10 +69,18 @@ class Copy:
         from ser_core.channels import COPIES_VERSION
 
         names = hashlib.sha256("|".join(Path(t).name for t in self.talkers).encode()).hexdigest()
-        return f"|copy{self.index}|{COPIES_VERSION}|{names}"
+        return f"|copy{self.index}|{COPIES_VERSION}|{names}" + ("" if self.kind == "channel" else f"|{self.kind}")
 
     def seed(self, data: bytes) -> int:
-        return int.from_bytes(hashlib.sha256(data + f"copy{self.index}".encode()).digest()[:4], "little")
+        tag = f"copy{self.index}" + ("" if self.kind == "channel" else self.kind)
+        return int.from_bytes(hashlib.sha256(data + tag.encode()).digest()[:4], "little")
+
+    def make(self, signals: list[np.ndarray], seeds: list[int]) -> list[np.ndarray]:
+        from ser_core import channels
+
+        if self.kind == "crop":
+            return [channels.speech_crop(x, np.random.default_rng(s)) for x, s in zip(signals, seeds, strict=True)]
+        return channels.training_copies(signals, seeds, [_talker(t) for t in self.talkers])
 
 
 def _cache_path(cache_dir: Path, backend: EmbeddingBackend, data: bytes, copy: Copy = Copy()) -> Path:
@@ -138,9 +149,7 @@ def _batch(
     if todo:
         signals = [signal for _, signal, _ in todo]
         if copy.index:
-            from ser_core.channels import training_copies
-
-            signals = training_copies(signals, seeds, [_talker(t) for t in copy.talkers])
+            signals = copy.make(signals, seeds)
         vectors = backend.embed_many(signals)
         for (index, _, where), vector in zip(todo, vectors, strict=True):
             vector = np.asarray(vector, dtype=np.float32)
