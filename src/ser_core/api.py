@@ -295,8 +295,9 @@ def train(
     `augment`: training copies per clip sent through random recording channels (codecs, noise,
     rooms, levels; `ser_core.channels.training_copies`), for models that hold up on telephone,
     compressed and noisy audio. `crops`: copies of random 1-2 s of each clip's speech, for short
-    utterances. The probabilities are calibrated with a temperature (`calibrate`)
-    stored in the artifact. `balance_corpora`: each corpus weighs the same in the fit, so a large corpus does not drown the others' speakers and microphones.
+    utterances. `balance_corpora`: each corpus weighs the same in the fit, so a large corpus does
+    not drown the others' speakers and microphones. The probabilities are calibrated with a
+    temperature (`calibrate`) stored in the artifact.
 
     The artifact goes to `out` (default `<models_dir>/<profile>.npz`), the report beside it
     (`<name>.report.json`).
@@ -323,6 +324,10 @@ def train(
         metrics = classification_report(truth, [probe.labels[i] for i in heldout_probs.argmax(axis=1)], label_set)
         metrics["heldout_speakers"] = sorted(heldout)
     fitted = trainer.fit(np.ones(len(data.items), bool))
+    if heldout_probs is not None:  # in the final model's label order (the probe may lack a label)
+        columns = [fitted.labels.index(label) for label in probe.labels]
+        probe_order, heldout_probs = heldout_probs, np.zeros((len(heldout_probs), len(fitted.labels)))
+        heldout_probs[:, columns] = probe_order
     calibration = calibrate(trainer, fitted.labels, (test, heldout_probs))
     info = summary(data.items)
     info.update(
@@ -424,7 +429,8 @@ def calibrate(
     because those models have a corpus fewer and are both weaker and sharper than the one shipped.
     The temperature is their geometric mean (one of them alone when only it is available). On
     `nox -s robustness` (nested: the temperature from the three training corpora, ECE on the fourth)
-    that gives the lowest calibration error for both profiles (docs/performance.md, calibration)."""
+    that gives the lowest calibration error of the three for both shipped models (docs/performance.md,
+    calibration)."""
     from ser_core.calibration import fit_temperature, scale
     from ser_core.metrics import calibration_report
 
