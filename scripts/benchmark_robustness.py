@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import sys
 import time
@@ -106,7 +107,7 @@ class Vectors:
         for k in range(0, len(changed), size):
             vectors += self.backend.embed_many(changed[k : k + size])
         array = np.asarray(vectors, dtype=np.float32)
-        buffer = __import__("io").BytesIO()
+        buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         atomic_write_bytes(where, buffer.getvalue())
         print(f"  {name} {kind}: {len(paths)} clips in {time.time() - started:.0f} s", flush=True)
@@ -313,7 +314,7 @@ def draw_reliability(report: dict, where: Path) -> None:
                title=f"{report['profile']}, {name}: leave-one-corpus-out")
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     atomic_write_bytes(where, buffer.getvalue())
     print(f"wrote {where}")

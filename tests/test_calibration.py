@@ -83,6 +83,7 @@ def test_train_with_copies_calibrates_on_held_out_corpora(corpus, tmp_path) -> N
     training = result.report["training"]
     assert training["training_copies"] == 1 and training["training_crops"] == 1 and training["balance_corpora"]
     assert result.report["calibration"] == calibration
+    assert set(result.report["leave_one_corpus_out"]) == {"emodb", "other"}
 
 
 def test_uncertain_follows_the_threshold_in_results_and_formats(trained_model, long_recording, monkeypatch) -> None:

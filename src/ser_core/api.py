@@ -328,7 +328,8 @@ def train(
         columns = [fitted.labels.index(label) for label in probe.labels]
         probe_order, heldout_probs = heldout_probs, np.zeros((len(heldout_probs), len(fitted.labels)))
         heldout_probs[:, columns] = probe_order
-    calibration = calibrate(trainer, fitted.labels, (test, heldout_probs))
+    loco = leave_one_corpus_out(trainer, fitted.labels)
+    calibration = calibrate(data, fitted.labels, (test, heldout_probs), loco)
     info = summary(data.items)
     info.update(
         datasets=[str(d) for d in datasets],
@@ -355,6 +356,7 @@ def train(
         "labels": fitted.labels,
         "heldout": metrics,
         "calibration": calibration,
+        "leave_one_corpus_out": {} if loco is None else _per_corpus(data, loco, fitted.labels),
         "note": "heldout metrics come from a model fit without the held-out speakers; "
         "the saved model is refit on all speakers",
         "training": info,
@@ -417,11 +419,44 @@ class Trainer:
         return model.fit(vectors, rows, sample_weight=np.tile(weights, 1 + len(self.copies)))
 
 
+def leave_one_corpus_out(trainer: Trainer, labels: list[str]) -> np.ndarray | None:
+    """Probabilities (columns in `labels` order) of every clip from a model fit without its corpus,
+    the honest estimate for a new language, speaker and microphone; None with one corpus."""
+    data = trainer.data
+    corpora = np.array([item.corpus for item in data.items])
+    if len(set(corpora)) < 2:
+        return None
+    index = {label: i for i, label in enumerate(labels)}
+    probs = np.zeros((len(data.items), len(labels)))
+    for name in sorted(set(corpora)):
+        test = corpora == name
+        model = trainer.fit(~test)
+        probs[np.ix_(test, [index[lab] for lab in model.labels])] = model.predict_proba(data.vectors[test])
+    return probs
+
+
+def _per_corpus(data: Features, probs: np.ndarray, labels: list[str]) -> dict[str, dict[str, Any]]:
+    """UAR, WA and macro-F1 of leave-one-corpus-out predictions, per held-out corpus."""
+    corpora = np.array([item.corpus for item in data.items])
+    truth = np.array(data.labels)
+    predicted = np.array(labels)[probs.argmax(axis=1)]
+    out = {}
+    for name in sorted(set(corpora)):
+        test = corpora == name
+        report = classification_report(truth[test].tolist(), predicted[test].tolist(), ordered(data.labels))
+        out[str(name)] = {key: report[key] for key in ("uar", "wa", "macro_f1", "n_files")}
+    return out
+
+
 def calibrate(
-    trainer: Trainer, labels: list[str], heldout: tuple[np.ndarray, np.ndarray | None]
+    data: Features,
+    labels: list[str],
+    heldout: tuple[np.ndarray, np.ndarray | None],
+    loco: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
     """The temperature that makes the model's confidence match how often it is right on audio it
-    was not fit on (None when nothing was held out).
+    was not fit on (None when nothing was held out), from the held-out speakers' probabilities
+    and the leave-one-corpus-out ones (`leave_one_corpus_out`), both in `labels` order.
 
     Two estimates bracket what a user's recording needs. Held-out speakers of the training corpora
     (a new speaker, a known language and microphone) give a temperature too low for audio from
@@ -434,21 +469,14 @@ def calibrate(
     from ser_core.calibration import fit_temperature, scale
     from ser_core.metrics import calibration_report
 
-    data = trainer.data
     index = {label: i for i, label in enumerate(labels)}
     views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if heldout[1] is not None:
         truth = np.array([index[lab] for lab, t in zip(data.labels, heldout[0], strict=True) if t])
         views["held-out speakers"] = (heldout[1], truth)
-    corpora = np.array([item.corpus for item in data.items])
-    names = sorted(set(corpora))
-    if len(names) >= 2:
-        probs = np.zeros((len(data.items), len(labels)))
-        for name in names:
-            test = corpora == name
-            model = trainer.fit(~test)
-            probs[np.ix_(test, [index[lab] for lab in model.labels])] = model.predict_proba(data.vectors[test])
-        views[f"leave-one-corpus-out over {', '.join(names)}"] = (probs, np.array([index[lab] for lab in data.labels]))
+    if loco is not None:
+        names = ", ".join(sorted({item.corpus for item in data.items}))
+        views[f"leave-one-corpus-out over {names}"] = (loco, np.array([index[lab] for lab in data.labels]))
     if not views:
         return None
     fitted = {name: fit_temperature(*view) for name, view in views.items()}

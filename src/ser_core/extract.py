@@ -90,15 +90,12 @@ def _cache_path(cache_dir: Path, backend: EmbeddingBackend, data: bytes, copy: C
 
 
 def _cached(
-    backend: EmbeddingBackend, path: str, cache_dir: Path | None, copy: Copy = Copy()
+    backend: EmbeddingBackend, data: bytes | None, cache_dir: Path | None, copy: Copy = Copy()
 ) -> tuple[np.ndarray | None, Path | None]:
-    """The cached vector of a file (or None) and where it is or would be cached (None: no cache)."""
-    if cache_dir is None:
+    """The cached vector of a file's bytes (or None) and where it is or would be cached (None: no
+    cache, or the file could not be read, which `load_audio` reports)."""
+    if cache_dir is None or data is None:
         return None, None
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return None, None  # load_audio reports the cause
     where = _cache_path(cache_dir, backend, data, copy)
     if where.is_file():
         try:
@@ -137,14 +134,18 @@ def _batch(
     todo: list[tuple[int, np.ndarray, Path | None]] = []
     seeds: list[int] = []
     for index, path in batch:
-        vector, where = _cached(backend, path, cache_dir, copy)
+        try:
+            data: bytes | None = Path(path).read_bytes() if cache_dir is not None or copy.index else None
+        except OSError:
+            data = None  # load_audio reports the cause
+        vector, where = _cached(backend, data, cache_dir, copy)
         if vector is not None:
             out.append((index, vector, True, None))
             continue
         try:
             todo.append((index, load_audio(path), where))
-            seeds.append(copy.seed(Path(path).read_bytes()) if copy.index else 0)
-        except (SerError, OSError) as exc:
+            seeds.append(copy.seed(data) if copy.index and data is not None else 0)
+        except SerError as exc:
             out.append((index, None, False, str(exc)))
     if todo:
         signals = [signal for _, signal, _ in todo]
