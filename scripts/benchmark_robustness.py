@@ -16,8 +16,11 @@ Protocols, on the six labels the corpora share where present (ASED has no disgus
 
 Variants of the training side: `baseline` (clean clips), `augmented` (each training clip once
 more through `channels.training_copies`: random codecs, noise, rooms and levels with seeds and
-talkers of their own) and `balanced` (augmented, each training corpus weighing the same: how the
-shipped models are trained). Calibration: ECE (15 bins) of the LOCO predictions on clean audio: raw;
+talkers of their own), `balanced` (augmented, each training corpus weighing the same), `cropped`
+(balanced, plus a copy of 1-2 s of each clip's speech) and `normalised` (cropped, each training
+corpus standardised by its own statistics and a test clip by a typical training corpus's: how the
+shipped models are trained; also reported "adapted", each test corpus and condition standardised
+by its own statistics as `ser analyze --adapt` does). Calibration: ECE (15 bins) of the LOCO predictions on clean audio: raw;
 with a temperature from leave-one-corpus-out inside the three training corpora (nested, "new
 corpus"); and with the geometric mean of that and a temperature from 20 % held-out speakers of the
 training corpora ("shipped", as `ser_core.api.calibrate` does); a reliability diagram
@@ -42,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 from ser_core import channels
+from ser_core.adaptation import Normalised, SourceStats
 from ser_core.api import heldout_speakers
 from ser_core.audio import load_audio
 from ser_core.backend import get_backend
@@ -114,14 +118,19 @@ class Vectors:
         return array
 
 
-def fit(x: np.ndarray, y: list[str], weights: np.ndarray | None = None):
-    return make_classifier(DEFAULT_KIND).fit(x, y, sample_weight=weights)
+def fit(x: np.ndarray, y: list[str], weights: np.ndarray | None = None, standardised: np.ndarray | None = None):
+    """The default classifier over `x`, and an adapted head over the same rows `standardised` per
+    corpus when given (as `ser_core.api.Trainer` fits them)."""
+    head = make_classifier(DEFAULT_KIND).fit
+    adapted = None if standardised is None else head(standardised, y, sample_weight=weights)
+    return Normalised(head(x, y, sample_weight=weights), adapted)
 
 
-def probs_for(model, x: np.ndarray) -> np.ndarray:
-    """Probabilities over LABELS (columns of labels the model lacks stay 0)."""
+def probs_for(model, x: np.ndarray, source: SourceStats | None = None) -> np.ndarray:
+    """Probabilities over LABELS (columns of labels the model lacks stay 0); `source`: the adapted
+    head's, the vectors standardised by these statistics."""
     out = np.zeros((len(x), len(LABELS)))
-    out[:, [LABELS.index(lab) for lab in model.labels]] = model.predict_proba(x)
+    out[:, [LABELS.index(lab) for lab in model.labels]] = model.predict_proba(x, source)
     return out
 
 
@@ -164,7 +173,7 @@ def main() -> None:
         if set(variants) - {"baseline"}:
             own = list(np.random.default_rng(stable_seed("talkers", corpus)).choice(np.array(d["paths"], dtype=object), 30, replace=False))
             d["copy"] = vec.transformed("training-copy", d["paths"], own, corpus)
-        if "cropped" in variants:
+        if {"cropped", "normalised"} & set(variants):
             d["crop"] = vec.transformed("training-crop", d["paths"], [], corpus)
     print(f"vectors ready in {time.time() - started:.0f} s", flush=True)
 
@@ -172,29 +181,36 @@ def main() -> None:
                     "labels": LABELS, "conditions": conditions, "variants": {}}
     for variant in variants:
         def training(corpora: list[str], mask: dict[str, np.ndarray] | None = None, variant: str = variant):
-            """Training vectors, labels and weights (each corpus alike with `balanced`)."""
-            xs, ys, ws = [], [], []
+            """Training vectors, labels, weights (each corpus alike with `balanced` and after) and,
+            with `normalised`, the same vectors standardised per corpus (each by its clean clips)."""
+            xs, ys, ws, zs = [], [], [], []
             for c in corpora:
                 keep = mask[c] if mask else np.ones(len(data[c]["paths"]), bool)
                 parts = [data[c]["clean"][keep]] + ([data[c]["copy"][keep]] if variant != "baseline" else [])
-                parts += [data[c]["crop"][keep]] if variant == "cropped" else []
+                parts += [data[c]["crop"][keep]] if variant in ("cropped", "normalised") else []
                 xs += parts
+                zs += [SourceStats.of(parts[0]).standardise(part) for part in parts] if variant == "normalised" else []
                 ys += data[c]["labels"][keep].tolist() * len(parts)
                 ws.append(np.full(len(parts) * int(keep.sum()), 1.0 / keep.sum()))
-            return np.concatenate(xs), ys, (np.concatenate(ws) if variant in ("balanced", "cropped") else None)
+            weights = np.concatenate(ws) if variant != "baseline" and variant != "augmented" else None
+            return np.concatenate(xs), ys, weights, (np.concatenate(zs) if zs else None)
 
         loco: dict = {}
-        pooled: dict[str, list[np.ndarray]] = {"raw": [], "new-corpus": [], "shipped": []}
+        adapted: dict = {}  # normalised: each test corpus and condition by its own statistics
+        pooled: dict[str, list[np.ndarray]] = {"raw": [], "new-corpus": [], "shipped": [], "adapted": []}
         pooled_truth: list[int] = []
         for held in CORPORA:
             train_corpora = [c for c in CORPORA if c != held]
             model = fit(*training(train_corpora))
             # the temperature as `ser_core.api.calibrate` fits it, from the training corpora only:
             # nested LOCO (new corpus) and held-out speakers (new speaker), and their geometric mean
-            inner_p, inner_t = [], []
+            # (the adapted head's alike, each held-out corpus or speaker group by its own statistics)
+            inner_p, inner_a, inner_t = [], [], []
             for inner in train_corpora:
                 sub = fit(*training([c for c in train_corpora if c != inner]))
                 inner_p.append(probs_for(sub, data[inner]["clean"]))
+                if variant == "normalised":
+                    inner_a.append(probs_for(sub, data[inner]["clean"], SourceStats.of(data[inner]["clean"])))
                 inner_t += [LABELS.index(lab) for lab in data[inner]["labels"]]
             t_corpus = fit_temperature(np.concatenate(inner_p), np.array(inner_t))
             held_out = heldout_speakers([s for c in train_corpora for s in data[c]["speakers"]], 0.2, 0)
@@ -205,9 +221,19 @@ def main() -> None:
                 np.array([LABELS.index(lab) for c in train_corpora for lab in data[c]["labels"][~masks[c]]]),
             )
             temperature = float(np.sqrt(t_corpus * t_speaker))
+            if variant == "normalised":
+                t_adapted = float(np.sqrt(
+                    fit_temperature(np.concatenate(inner_a), np.array(inner_t))
+                    * fit_temperature(
+                        np.concatenate([probs_for(probe, x, SourceStats.of(x)) for x in (data[c]["clean"][~masks[c]] for c in train_corpora)]),
+                        np.array([LABELS.index(lab) for c in train_corpora for lab in data[c]["labels"][~masks[c]]]),
+                    )
+                ))
             d = data[held]
             truth = d["labels"][d["draw"]].tolist()
             row = {"temperature": temperature, "temperature_new_corpus": t_corpus, "temperature_new_speaker": t_speaker}
+            if variant == "normalised":
+                row["temperature_adapted"] = t_adapted
             for c in conditions:
                 p = probs_for(model, d["test"][c])
                 row[c] = uar(truth, p)
@@ -216,9 +242,14 @@ def main() -> None:
                     pooled["new-corpus"].append(scale(p, t_corpus))
                     pooled["shipped"].append(scale(p, temperature))
                     pooled_truth += [LABELS.index(lab) for lab in truth]
+                if variant == "normalised":
+                    p = probs_for(model, d["test"][c], SourceStats.of(d["test"][c]))
+                    adapted.setdefault(held, {})[c] = uar(truth, p)
+                    if c == "clean":
+                        pooled["adapted"].append(scale(p, t_adapted))
             loco[held] = row
         truth_index = np.array(pooled_truth)
-        calibration = {kind: calibration_report(np.concatenate(p), truth_index) for kind, p in pooled.items()}
+        calibration = {kind: calibration_report(np.concatenate(p), truth_index) for kind, p in pooled.items() if p}
         calibration["uncertain"] = uncertain_stats(np.concatenate(pooled["shipped"]), truth_index, UNCERTAIN_BELOW)
         within: dict = {}
         for corpus in CORPORA:
@@ -240,6 +271,10 @@ def main() -> None:
             within[corpus] = {c: uar(truth, probs[c]) for c in conditions}
         report["variants"][variant] = {"loco": loco, "within": within, "calibration": calibration}
         print_tables(variant, loco, within, calibration, conditions)
+        if adapted:
+            report["variants"][variant]["loco_adapted"] = adapted
+            print_tables(f"{variant}, adapted (each test corpus and condition by its own statistics)",
+                         adapted, within, calibration, conditions)
     name = args.profile + (f"-{args.tag}" if args.tag else "")
     out = ROOT / "reports" / f"robustness-{name}.json"
     atomic_write_text(out, json.dumps(report, indent=2) + "\n")
@@ -277,11 +312,15 @@ def print_tables(variant: str, loco: dict, within: dict, calibration: dict, cond
                 mean, bmean = float(np.mean(values)), float(np.mean(base))
                 cells.append(f"{mean:.3f}" if c == "clean" else f"{mean:.3f} ({mean - bmean:+.3f})")
         print(f"| {c} | " + " | ".join(cells) + " |")
-    for kind in ("raw", "new-corpus", "shipped"):
+    for kind in ("raw", "new-corpus", "shipped", "adapted"):
+        if kind not in calibration:
+            continue
         cal = calibration[kind]
         print(f"ECE ({kind}): {cal['ece']:.3f}, mean confidence {cal['mean_confidence']:.3f}, accuracy {cal['accuracy']:.3f}")
     u = calibration["uncertain"]
     print(f"uncertain (< {u['below']}): {u['share_flagged']:.0%} of results, right {u['accuracy_flagged'] or 0:.3f} vs {u['accuracy_rest'] or 0:.3f} for the rest")
+    if "temperature" not in loco[CORPORA[0]]:
+        return
     print("temperatures (new speaker, new corpus, shipped): " + ", ".join(
         f"{k} {loco[k]['temperature_new_speaker']:.2f} {loco[k]['temperature_new_corpus']:.2f} {loco[k]['temperature']:.2f}"
         for k in CORPORA

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import ser_core
+from ser_core.adaptation import SourceStats
 from ser_core.artifacts import Model, load_model
 from ser_core.backend import get_backend
 from ser_core.errors import ArtifactError
@@ -36,10 +37,14 @@ def _with_meta(raw: bytes, **update) -> bytes:
 
 def test_round_trip_predicts_identically(trained_model, tmp_path, corpus):
     model = load_model(trained_model)
-    copy = Model(model.meta, model.classifier).save(tmp_path / "copy.npz")
+    copy = Model(model.meta, model.classifier, adapted=model.adapted).save(tmp_path / "copy.npz")
     again = load_model(copy)
     x = np.random.default_rng(0).standard_normal((5, model.meta.feature_dim)).astype(np.float32)
     np.testing.assert_array_equal(model.predict_proba(x), again.predict_proba(x))
+    source = SourceStats.of(x)
+    np.testing.assert_array_equal(model.predict_proba(x, source), again.predict_proba(x, source))
+    plain = load_model(Model(model.meta, model.classifier).save(tmp_path / "plain.npz"))
+    assert plain.adapted is None and plain.meta.source_norm is None
     meta = again.meta
     assert meta.sha256 and meta.ser_core_version == ser_core.__version__
     assert meta.training["corpora"] == {"emodb": 32} and meta.metrics["uar"] >= 0.9

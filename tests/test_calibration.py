@@ -84,6 +84,10 @@ def test_train_with_copies_calibrates_on_held_out_corpora(corpus, tmp_path) -> N
     assert training["training_copies"] == 1 and training["training_crops"] == 1 and training["balance_corpora"]
     assert result.report["calibration"] == calibration
     assert set(result.report["leave_one_corpus_out"]) == {"emodb", "other"}
+    # the adapted head (each corpus by its own statistics) has a temperature of its own
+    adapted = calibration["adapted"]
+    assert adapted["temperature"] > 0 and "leave-one-corpus-out" in adapted["fit_on"]
+    assert set(result.report["leave_one_corpus_out_adapted"]) == {"emodb", "other"}
 
 
 def test_uncertain_follows_the_threshold_in_results_and_formats(trained_model, long_recording, monkeypatch) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ser_core import __version__
+from ser_core.adaptation import SourceStats
 from ser_core.alignment import clamp_to_speech, join_text, label_words, split_sentences
 from ser_core.artifacts import Model, load_model
 from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, stream_audio
@@ -87,6 +88,7 @@ def analyze(
     language: str | None = None,
     whisper_model: str | None = None,
     timeout: float | None = None,
+    source: SourceStats | None = None,
 ) -> AnalysisResult:
     """The emotion of a recording (overall label and probabilities, segments over its speech)
     and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
@@ -102,18 +104,28 @@ def analyze(
     quiet moments), so memory does not grow with the recording's length.
 
     `timeout`: seconds the analysis may take once the models are loaded, checked between pieces
-    (`AnalysisTimeout`); `ser_core.budget` adds retries and a hard kill in a worker process."""
+    (`AnalysisTimeout`); `ser_core.budget` adds retries and a hard kill in a worker process.
+
+    `source`: the statistics of a batch of recordings from the same source as this one
+    (`ser_core.adaptation.source_of`) to standardise the features by, instead of a typical
+    training corpus's; the result's `adapted_to` says from how many recordings."""
     settings = settings or get_settings()
     profile, backend, fitted, transcriber, language = prepare(
         profile, model, settings, transcript, language, whisper_model
     )
+    if source is not None:
+        source.check(backend.dim, "source statistics")
+        if fitted.adapted is None:
+            raise ArtifactError(f"{fitted.path}: trained without per-corpus normalisation, cannot adapt to a source")
     deadline = None if timeout is None else time.monotonic() + timeout
     found = _Found()
     for offset, piece in pieces(stream_audio(path), settings.piece_seconds):
         if deadline is not None and time.monotonic() > deadline:
             raise AnalysisTimeout(path, timeout)
         if found.add_audio(piece) >= settings.silence_peak:
-            part = _analyze_piece(piece, backend, fitted, transcriber, found.language or language, settings)
+            part = _analyze_piece(
+                piece, backend, _Adapted(fitted, source), transcriber, found.language or language, settings
+            )
             found.add(part, offset / SAMPLE_RATE)
     words = found.words if transcriber is not None else None
     timeline = get_plugin_manager().hook.ser_build_timeline(
@@ -143,6 +155,7 @@ def analyze(
         shares=shares,
         speech_seconds=speech_seconds,
         warnings=found.bands.warnings(ROBUST_ON_NARROWBAND.get(profile)) if label else [],
+        adapted_to=None if source is None else source.n_files,
         speech=found.speech,
         segments=found.segments,
         transcriber=None if transcriber is None else f"{transcriber.name} {transcriber.model_id}",
@@ -247,10 +260,25 @@ def _shifted(items: list[Any], seconds: float) -> list[Any]:
     ]
 
 
+@dataclass(frozen=True)
+class _Adapted:
+    """A model whose features are standardised by a given source (None: its default)."""
+
+    model: Model
+    source: SourceStats | None
+
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(features, self.source)
+
+
 def _analyze_piece(
     signal: np.ndarray,
     backend: EmbeddingBackend,
-    fitted: Model,
+    fitted: _Adapted,
     transcriber: Transcriber | None,
     language: str,
     settings: Settings,
@@ -275,7 +303,7 @@ def _rounded(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, floa
 
 
 def _segments(
-    backend: EmbeddingBackend, fitted: Model, frames: np.ndarray, speech: np.ndarray, settings: Settings
+    backend: EmbeddingBackend, fitted: _Adapted, frames: np.ndarray, speech: np.ndarray, settings: Settings
 ) -> list[Segment]:
     """Emotion segments inside each speech region (windows never straddle a pause)."""
     spans = [
@@ -310,7 +338,7 @@ def flag_uncertain(items: list[Any], below: float) -> list[Any]:
 
 
 def _sentences(
-    backend: EmbeddingBackend, fitted: Model, frames: np.ndarray, groups: list[list[Word]]
+    backend: EmbeddingBackend, fitted: _Adapted, frames: np.ndarray, groups: list[list[Word]]
 ) -> list[Sentence]:
     """Each sentence's emotion, predicted from the audio it spans."""
     if not groups:

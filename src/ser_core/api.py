@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ser_core import __version__
+from ser_core.adaptation import MIN_FILES, Normalised, SourceStats
 from ser_core.analysis import model_path_for
 from ser_core.artifacts import Model, ModelMeta, load_model
 from ser_core.backend import EmbeddingBackend, get_backend
@@ -289,6 +290,7 @@ def train(
     augment: int = 0,
     balance_corpora: bool = False,
     crops: int = 0,
+    corpus_norm: bool = True,
 ) -> TrainResult:
     """Train a profile's classifier; report it on held-out speakers, then refit on all and save.
 
@@ -296,7 +298,9 @@ def train(
     rooms, levels; `ser_core.channels.training_copies`), for models that hold up on telephone,
     compressed and noisy audio. `crops`: copies of random 1-2 s of each clip's speech, for short
     utterances. `balance_corpora`: each corpus weighs the same in the fit, so a large corpus does
-    not drown the others' speakers and microphones. The probabilities are calibrated with a
+    not drown the others' speakers and microphones. `corpus_norm`: each corpus's features
+    standardised by its own statistics, so a user's recordings can be standardised by theirs
+    (`ser_core.adaptation`; a single recording by a typical training corpus's). The probabilities are calibrated with a
     temperature (`calibrate`) stored in the artifact.
 
     The artifact goes to `out` (default `<models_dir>/<profile>.npz`), the report beside it
@@ -312,24 +316,25 @@ def train(
         raise DatasetError("training needs at least two labels")
     copies = copy_vectors(data, backend, augment, jobs, seed, progress)
     copies += copy_vectors(data, backend, crops, jobs, seed, progress, kind="crop")
-    trainer = Trainer(data, copies, classifier, params, balance_corpora)
+    trainer = Trainer(data, copies, classifier, params, balance_corpora, corpus_norm)
     heldout = heldout_speakers(data.speakers, holdout, seed) if holdout > 0 else set()
     test = np.array([speaker in heldout for speaker in data.speakers])
+    fitted = trainer.fit(np.ones(len(data.items), bool))
     metrics: dict[str, Any] = {}
-    heldout_probs = None
+    heldout_probs = heldout_adapted = None
     if test.any() and (~test).any():
         probe = trainer.fit(~test)
-        heldout_probs = probe.predict_proba(data.vectors[test])
+        heldout_probs = _heldout_probs(probe, data, test, fitted.labels)
         truth = [lab for lab, t in zip(data.labels, test, strict=True) if t]
-        metrics = classification_report(truth, [probe.labels[i] for i in heldout_probs.argmax(axis=1)], label_set)
+        metrics = classification_report(truth, [fitted.labels[i] for i in heldout_probs.argmax(axis=1)], label_set)
         metrics["heldout_speakers"] = sorted(heldout)
-    fitted = trainer.fit(np.ones(len(data.items), bool))
-    if heldout_probs is not None:  # in the final model's label order (the probe may lack a label)
-        columns = [fitted.labels.index(label) for label in probe.labels]
-        probe_order, heldout_probs = heldout_probs, np.zeros((len(heldout_probs), len(fitted.labels)))
-        heldout_probs[:, columns] = probe_order
+        if corpus_norm:
+            heldout_adapted = _heldout_probs(probe, data, test, fitted.labels, adapt=True)
     loco = leave_one_corpus_out(trainer, fitted.labels)
     calibration = calibrate(data, fitted.labels, (test, heldout_probs), loco)
+    adapted = leave_one_corpus_out(trainer, fitted.labels, adapt=True) if corpus_norm else None
+    if calibration is not None and corpus_norm:
+        calibration["adapted"] = calibrate(data, fitted.labels, (test, heldout_adapted), adapted)
     info = summary(data.items)
     info.update(
         datasets=[str(d) for d in datasets],
@@ -337,7 +342,11 @@ def train(
         training_copies=augment,
         training_crops=crops,
         balance_corpora=balance_corpora,
+        corpus_norm=corpus_norm,
     )
+    source_norm = None
+    if fitted.adapted is not None:
+        source_norm = {"training": "per-corpus", "corpora": sorted({item.corpus for item in data.items})}
     speakers = sorted({item.speaker for item in data.items if item.speaker is not None})
     meta = ModelMeta.for_backend(
         profile,
@@ -347,8 +356,9 @@ def train(
         training_speakers=speakers,
         metrics=metrics,
         calibration=calibration,
+        source_norm=source_norm,
     )
-    model = Model(meta, fitted)
+    model = Model(meta, fitted.classifier, adapted=fitted.adapted)
     model.save(target)
     report = {
         "model": str(target),
@@ -357,6 +367,11 @@ def train(
         "heldout": metrics,
         "calibration": calibration,
         "leave_one_corpus_out": {} if loco is None else _per_corpus(data, loco, fitted.labels),
+        # the held-out corpus standardised by its own statistics (`ser analyze --adapt`), ECE with
+        # the stored temperature
+        "leave_one_corpus_out_adapted": {}
+        if adapted is None
+        else _per_corpus(data, adapted, fitted.labels, (calibration or {}).get("adapted")),
         "note": "heldout metrics come from a model fit without the held-out speakers; "
         "the saved model is refit on all speakers",
         "training": info,
@@ -398,30 +413,63 @@ def copy_vectors(
 @dataclass
 class Trainer:
     """Fits the classifier on a subset of the clips, their training copies included; with
-    `balance_corpora`, every corpus weighs the same in the fit whatever its size."""
+    `balance_corpora`, every corpus weighs the same in the fit whatever its size; with `corpus_norm`,
+    a second head is fit on each corpus's vectors (its copies too) standardised by the statistics of
+    its clean clips (`ser_core.adaptation`)."""
 
     data: Features
     copies: list[np.ndarray]
     classifier: str = DEFAULT_KIND
     params: dict[str, Any] = field(default_factory=dict)
     balance_corpora: bool = False
+    corpus_norm: bool = False
 
-    def fit(self, keep: np.ndarray) -> Classifier:
+    def fit(self, keep: np.ndarray) -> Normalised:
         labels = [lab for lab, k in zip(self.data.labels, keep, strict=True) if k]
-        vectors = np.concatenate([self.data.vectors[keep], *(c[keep] for c in self.copies)])
-        model = make_classifier(self.classifier, **self.params)
-        rows = labels * (1 + len(self.copies))
-        if not self.balance_corpora:
-            return model.fit(vectors, rows)
         corpora = np.array([item.corpus for item, k in zip(self.data.items, keep, strict=True) if k])
-        names, sizes = np.unique(corpora, return_counts=True)
-        weights = (1.0 / sizes)[np.searchsorted(names, corpora)]
-        return model.fit(vectors, rows, sample_weight=np.tile(weights, 1 + len(self.copies)))
+        parts = [self.data.vectors[keep], *(c[keep] for c in self.copies)]
+        rows = labels * len(parts)
+        weighted = {}  # classifiers from plugins need not take weights unless they are asked to
+        if self.balance_corpora:
+            names, sizes = np.unique(corpora, return_counts=True)
+            weighted["sample_weight"] = np.tile((1.0 / sizes)[np.searchsorted(names, corpora)], len(parts))
+        plain = make_classifier(self.classifier, **self.params).fit(np.concatenate(parts), rows, **weighted)
+        if not self.corpus_norm:
+            return Normalised(plain)
+        standardised = [part.astype(np.float64) for part in parts]
+        for name in np.unique(corpora):
+            stats = SourceStats.of(parts[0][corpora == name])
+            for part in standardised:
+                part[corpora == name] = stats.standardise(part[corpora == name])
+        adapted = make_classifier(self.classifier, **self.params).fit(np.concatenate(standardised), rows, **weighted)
+        return Normalised(plain, adapted)
 
 
-def leave_one_corpus_out(trainer: Trainer, labels: list[str]) -> np.ndarray | None:
+def _heldout_probs(
+    probe: Normalised, data: Features, test: np.ndarray, labels: list[str], adapt: bool = False
+) -> np.ndarray | None:
+    """The held-out clips' probabilities, columns in `labels` order (the probe may lack a label).
+    `adapt`: each corpus's held-out clips standardised by their own statistics (None when a corpus
+    has too few of them for statistics)."""
+    x = data.vectors[test]
+    out = np.zeros((len(x), len(labels)))
+    columns = [labels.index(label) for label in probe.labels]
+    if not adapt:
+        out[:, columns] = probe.predict_proba(x)
+        return out
+    corpora = np.array([item.corpus for item, t in zip(data.items, test, strict=True) if t])
+    for name in np.unique(corpora):
+        rows = corpora == name
+        if rows.sum() < MIN_FILES:
+            return None
+        out[np.ix_(rows, columns)] = probe.predict_proba(x[rows], SourceStats.of(x[rows]))
+    return out
+
+
+def leave_one_corpus_out(trainer: Trainer, labels: list[str], adapt: bool = False) -> np.ndarray | None:
     """Probabilities (columns in `labels` order) of every clip from a model fit without its corpus,
-    the honest estimate for a new language, speaker and microphone; None with one corpus."""
+    the honest estimate for a new language, speaker and microphone; None with one corpus. `adapt`:
+    the held-out corpus standardised by its own statistics (`ser analyze --adapt`)."""
     data = trainer.data
     corpora = np.array([item.corpus for item in data.items])
     if len(set(corpora)) < 2:
@@ -431,12 +479,17 @@ def leave_one_corpus_out(trainer: Trainer, labels: list[str]) -> np.ndarray | No
     for name in sorted(set(corpora)):
         test = corpora == name
         model = trainer.fit(~test)
-        probs[np.ix_(test, [index[lab] for lab in model.labels])] = model.predict_proba(data.vectors[test])
+        source = SourceStats.of(data.vectors[test]) if adapt else None
+        columns = [index[lab] for lab in model.labels]
+        probs[np.ix_(test, columns)] = model.predict_proba(data.vectors[test], source)
     return probs
 
 
-def _per_corpus(data: Features, probs: np.ndarray, labels: list[str]) -> dict[str, dict[str, Any]]:
-    """UAR, WA and macro-F1 of leave-one-corpus-out predictions, per held-out corpus."""
+def _per_corpus(
+    data: Features, probs: np.ndarray, labels: list[str], calibration: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """UAR, WA and macro-F1 of leave-one-corpus-out predictions, per held-out corpus (and the ECE
+    with `calibration`'s temperature, given one)."""
     corpora = np.array([item.corpus for item in data.items])
     truth = np.array(data.labels)
     predicted = np.array(labels)[probs.argmax(axis=1)]
@@ -445,6 +498,13 @@ def _per_corpus(data: Features, probs: np.ndarray, labels: list[str]) -> dict[st
         test = corpora == name
         report = classification_report(truth[test].tolist(), predicted[test].tolist(), ordered(data.labels))
         out[str(name)] = {key: report[key] for key in ("uar", "wa", "macro_f1", "n_files")}
+        if calibration is not None:
+            from ser_core.calibration import scale
+            from ser_core.metrics import calibration_report
+
+            index = np.array([labels.index(label) for label in truth[test]])
+            scaled = scale(probs[test], calibration["temperature"])
+            out[str(name)]["ece"] = round(calibration_report(scaled, index)["ece"], 4)
     return out
 
 

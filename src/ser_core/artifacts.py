@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from ser_core.adaptation import Normalised, SourceStats
 from ser_core.backend import EmbeddingBackend
 from ser_core.calibration import scale
 from ser_core.classifier import Classifier, classifier_kinds
@@ -56,6 +57,10 @@ class ModelMeta(BaseModel):
     #: How the classifier's probabilities are calibrated: {"method": "temperature", "temperature": T,
     #: "fit_on": ..., ...}; None: used as the classifier gives them (older artifacts).
     calibration: dict[str, Any] | None = None
+    #: The second head, over vectors standardised by their source's statistics
+    #: (`ser_core.adaptation`): {"training": "per-corpus", "corpora": [...], "classifier_params":
+    #: {...}}, its arrays stored under `adapted.`; None: the model cannot adapt (older artifacts).
+    source_norm: dict[str, Any] | None = None
     ser_core_version: str
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     sha256: str = ""
@@ -79,7 +84,8 @@ class ModelMeta(BaseModel):
 
 
 #: Metadata fields added after format v1: part of the digest only when set.
-_OPTIONAL = ("training_speakers", "calibration")
+_OPTIONAL = ("training_speakers", "calibration", "source_norm")
+_ADAPTED = "adapted."
 
 
 def _digest(meta: ModelMeta, arrays: dict[str, np.ndarray]) -> str:
@@ -96,12 +102,16 @@ def _digest(meta: ModelMeta, arrays: dict[str, np.ndarray]) -> str:
 
 
 class Model:
-    """A fitted classifier with its metadata; `predict_proba` takes backend vectors."""
+    """A fitted classifier with its metadata; `predict_proba` takes backend vectors. `adapted`: the
+    head over vectors standardised by their source's statistics (None: cannot adapt)."""
 
-    def __init__(self, meta: ModelMeta, classifier: Classifier, path: Path | None = None) -> None:
+    def __init__(
+        self, meta: ModelMeta, classifier: Classifier, path: Path | None = None, adapted: Classifier | None = None
+    ) -> None:
         self.meta = meta
         self.classifier = classifier
         self.path = path
+        self.adapted = adapted
 
     @property
     def labels(self) -> list[str]:
@@ -109,11 +119,17 @@ class Model:
 
     @property
     def temperature(self) -> float:
-        return float((self.meta.calibration or {}).get("temperature", 1.0))
+        return _temperatures(self.meta)[0]
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities: the classifier's, temperature-scaled when the model says so."""
-        return scale(self.classifier.predict_proba(features), self.temperature)
+    def predict_proba(self, features: np.ndarray, source: SourceStats | None = None) -> np.ndarray:
+        """Calibrated probabilities: the classifier's, temperature-scaled when the model says so.
+        `source`: the statistics of the recordings' own source (`ser_core.adaptation.source_of`):
+        the adapted head classifies the vectors standardised by them."""
+        try:
+            probabilities = Normalised(self.classifier, self.adapted).predict_proba(features, source)
+        except ArtifactError as exc:
+            raise ArtifactError(f"{self.path or 'model'}: {exc}") from None
+        return scale(probabilities, _temperatures(self.meta)[source is not None])
 
     def check_backend(self, backend: EmbeddingBackend, profile: str | None = None) -> None:
         """Fail closed unless `backend` produces exactly the features this model was trained on."""
@@ -138,6 +154,12 @@ class Model:
         params, arrays = self.classifier.state()
         meta = self.meta.model_copy(update={"classifier": self.classifier.kind, "classifier_params": params})
         arrays = {name: np.asarray(value) for name, value in arrays.items()}
+        if self.adapted is None:
+            meta.source_norm = None  # saved without its adapted head
+        else:
+            adapted_params, adapted_arrays = self.adapted.state()
+            meta.source_norm = {**(meta.source_norm or {}), "classifier_params": adapted_params}
+            arrays.update({_ADAPTED + name: np.asarray(value) for name, value in adapted_arrays.items()})
         meta.sha256 = _digest(meta, arrays)
         buffer = io.BytesIO()
         np.savez_compressed(
@@ -224,22 +246,38 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         raise ArtifactError(f"{target}: unsupported model format {meta.format} v{meta.format_version}")
     if _digest(meta, contents) != meta.sha256:
         raise ArtifactError(f"{target}: checksum mismatch (the file was modified or corrupted)")
-    temperature = (meta.calibration or {}).get("temperature", 1.0)
-    if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature <= 0:
-        raise ArtifactError(f"{target}: calibration temperature must be a positive number, got {temperature!r}")
+    for temperature in _temperatures(meta):
+        if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature <= 0:
+            raise ArtifactError(f"{target}: calibration temperature must be a positive number, got {temperature!r}")
     kinds = classifier_kinds()
     if meta.classifier not in kinds:
         raise ArtifactError(f"{target}: unknown classifier kind {meta.classifier!r}")
-    try:
-        classifier = kinds[meta.classifier].from_state(meta.classifier_params, contents)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ArtifactError(
-            f"{target}: classifier state is incomplete ({type(exc).__name__}: {exc})"
-        ) from None
-    except ArtifactError as exc:
-        raise ArtifactError(f"{target}: {exc}") from None
-    if classifier.labels != meta.labels:
-        raise ArtifactError(
-            f"{target}: classifier labels {classifier.labels} differ from metadata {meta.labels}"
-        )
-    return Model(meta, classifier, target)
+    adapted_arrays = {k.removeprefix(_ADAPTED): contents.pop(k) for k in list(contents) if k.startswith(_ADAPTED)}
+    if (meta.source_norm is None) != (not adapted_arrays):
+        raise ArtifactError(f"{target}: the adapted head's metadata and arrays do not match")
+    heads = [(meta.classifier_params, contents)]
+    if meta.source_norm is not None:
+        heads.append((meta.source_norm.get("classifier_params", {}), adapted_arrays))
+    fitted = []
+    for params, arrays in heads:
+        try:
+            fitted.append(kinds[meta.classifier].from_state(params, arrays))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ArtifactError(
+                f"{target}: classifier state is incomplete ({type(exc).__name__}: {exc})"
+            ) from None
+        except ArtifactError as exc:
+            raise ArtifactError(f"{target}: {exc}") from None
+        if fitted[-1].labels != meta.labels:
+            raise ArtifactError(
+                f"{target}: classifier labels {fitted[-1].labels} differ from metadata {meta.labels}"
+            )
+    return Model(meta, fitted[0], target, fitted[1] if len(fitted) > 1 else None)
+
+
+def _temperatures(meta: ModelMeta) -> tuple[Any, Any]:
+    """The temperatures of the plain and the adapted head (the plain one's when the adapted head
+    has none of its own; 1.0 for uncalibrated artifacts)."""
+    calibration = meta.calibration or {}
+    plain = calibration.get("temperature", 1.0)
+    return plain, (calibration.get("adapted") or {}).get("temperature", plain)

@@ -244,6 +244,24 @@ def _clean_ffmpeg_line(line: str, source: str) -> str:
     return line.removeprefix(source + ":").strip() or line
 
 
+def speech_power(signal: np.ndarray, floor_db: float = 40.0) -> float:
+    """Mean power of the 20 ms frames within `floor_db` of the loudest: the level of the speech,
+    not of its pauses (SNR and dBFS figures refer to it)."""
+    step = SAMPLE_RATE // 50
+    n = len(signal) // step
+    if n == 0:
+        return float(np.mean(np.square(signal, dtype=np.float64))) if len(signal) else 0.0
+    power = np.square(signal[: n * step].astype(np.float64)).reshape(n, step).mean(axis=1)
+    loud = power[power >= power.max() * 10 ** (-floor_db / 10)]
+    return float(loud.mean())
+
+
+def at_level(signal: np.ndarray, dbfs: float) -> np.ndarray:
+    """Speech level set to `dbfs` (RMS of the speech frames relative to full scale)."""
+    gain = 10 ** (dbfs / 20) / np.sqrt(max(speech_power(signal), 1e-20))
+    return (signal * gain).astype(np.float32)
+
+
 def block_db(signal: np.ndarray, step: int) -> np.ndarray:
     """Mean power in dB of each whole block of `step` samples (empty when the signal is shorter)."""
     n = len(signal) // step

@@ -211,10 +211,19 @@ def _collect(
             tick(1)
 
 
-def analyze_many(paths: Iterable[str | Path], **kwargs: Any) -> Iterator[tuple[Path, Any]]:
+def analyze_many(
+    paths: Iterable[str | Path], adapt: bool = False, **kwargs: Any
+) -> Iterator[tuple[Path, Any]]:
     """`(path, AnalysisResult)` per input, lazily; a bad input yields `(path, SerError)` and the
     iteration goes on. Keyword arguments are those of `ser_core.analyze`; each input is analysed
-    under the profile's time budget (`ser_core.budget`)."""
+    under the profile's time budget (`ser_core.budget`). `adapt`: the inputs come from one source,
+    whose statistics the features are standardised by (`ser_core.adaptation.source_of`; reads
+    up to 200 of them first)."""
+    if adapt:
+        from ser_core.adaptation import source_of
+
+        paths = list(paths)
+        kwargs["source"] = source_of(paths, kwargs.get("profile"))
     with runner_for(kwargs) as guarded:
         for path in paths:
             try:

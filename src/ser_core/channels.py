@@ -17,24 +17,12 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from ser_core.audio import SAMPLE_RATE
+from ser_core.audio import SAMPLE_RATE, at_level, speech_power
 from ser_core.errors import SerError
 
 
 class ChannelError(SerError):
     """A channel cannot be simulated here (ffmpeg or pyroomacoustics missing, codec failed)."""
-
-
-def speech_power(signal: np.ndarray, floor_db: float = 40.0) -> float:
-    """Mean power of the 20 ms frames within `floor_db` of the loudest: the level of the speech,
-    not of its pauses (SNR and dBFS figures refer to it)."""
-    step = SAMPLE_RATE // 50
-    n = len(signal) // step
-    if n == 0:
-        return float(np.mean(np.square(signal, dtype=np.float64))) if len(signal) else 0.0
-    power = np.square(signal[: n * step].astype(np.float64)).reshape(n, step).mean(axis=1)
-    loud = power[power >= power.max() * 10 ** (-floor_db / 10)]
-    return float(loud.mean())
 
 
 def _ffmpeg(signal: np.ndarray, encode: list[str], container: str) -> np.ndarray:
@@ -161,12 +149,6 @@ def at_peak(signal: np.ndarray, dbfs: float) -> np.ndarray:
     level near -40 dBFS)."""
     peak = float(np.max(np.abs(signal))) if len(signal) else 0.0
     return (signal * (10 ** (dbfs / 20) / peak) if peak > 0 else signal).astype(np.float32)
-
-
-def at_level(signal: np.ndarray, dbfs: float) -> np.ndarray:
-    """Speech level set to `dbfs` (RMS of the speech frames relative to full scale)."""
-    gain = 10 ** (dbfs / 20) / np.sqrt(max(speech_power(signal), 1e-20))
-    return (signal * gain).astype(np.float32)
 
 
 def clipped(signal: np.ndarray, over_db: float = 12.0) -> np.ndarray:

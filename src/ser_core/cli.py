@@ -197,6 +197,14 @@ def analyze(
             "--disable-timeouts", help="No time budget per input (SER_<PROFILE>_TIMEOUT_SECONDS)."
         ),
     ] = False,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="The inputs come from one source (a call centre, a microphone): standardise the "
+            "features by their own statistics (10 or more recordings; best when emotions are mixed).",
+        ),
+    ] = False,
     progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
@@ -222,6 +230,7 @@ def analyze(
     if output_dir is not None:
         try:
             _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
+            _adapt(adapt, files, kwargs, jobs)
             formats = [f.value for f in format or [Format.json]]
             _batch(items, output_dir, formats, kwargs, progress, jobs, engine.value, address)
         except SerError as exc:
@@ -244,6 +253,7 @@ def analyze(
         _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
         if output is not None:
             check_writable(output)  # fail now, not after the work
+        _adapt(adapt, files, kwargs, jobs)
         for path in files:
             try:
                 result = runner(kwargs).analyze(path)
@@ -265,6 +275,16 @@ def analyze(
         raise _fail(exc) from None
     if failures:
         raise typer.Exit(3)
+
+
+def _adapt(adapt: bool, files: list[Path], kwargs: dict[str, Any], jobs: int | None) -> None:
+    """With `adapt`, the statistics of the inputs' source into `kwargs` (the analysis takes them)."""
+    if not adapt:
+        return
+    from ser_core.adaptation import source_of
+
+    kwargs["source"] = source_of(files, kwargs["profile"], jobs or 1)
+    err.print(f"adapting to the statistics of {kwargs['source'].n_files} of the recordings", highlight=False)
 
 
 def _batch(
@@ -332,6 +352,14 @@ def train(
     balance_corpora: Annotated[
         bool, typer.Option(help="Every corpus weighs the same in the fit, whatever its size.")
     ] = False,
+    corpus_norm: Annotated[
+        bool,
+        typer.Option(
+            "--corpus-norm/--no-corpus-norm",
+            help="Standardise each corpus's features by its own statistics (lets `analyze --adapt` "
+            "standardise a batch by its own).",
+        ),
+    ] = True,
     progress: ProgressOption = True,
     accept_restricted_backends: AcceptOption = False,
     accept_all_restricted_backends: AcceptAllOption = False,
@@ -354,6 +382,7 @@ def train(
                 augment=augment,
                 balance_corpora=balance_corpora,
                 crops=crops,
+                corpus_norm=corpus_norm,
             )
     except SerError as exc:
         raise _fail(exc) from None

@@ -85,6 +85,11 @@ class AnalysisResult(BaseModel):
     warnings: list[str] = Field(
         default_factory=list, description="what about the audio makes the result less reliable"
     )
+    adapted_to: int | None = Field(
+        default=None,
+        description="features standardised by the statistics of this many recordings of the same "
+        "source (`--adapt`); None: by a typical training corpus's",
+    )
     speech: list[tuple[float, float]] = Field(default_factory=list, description="speech regions (VAD)")
     segments: list[Segment]
     transcriber: str | None = Field(default=None, description="transcriber and model, when transcribed")
