@@ -121,9 +121,10 @@ class Vectors:
 def fit(x: np.ndarray, y: list[str], weights: np.ndarray | None = None, standardised: np.ndarray | None = None):
     """The default classifier over `x`, and an adapted head over the same rows `standardised` per
     corpus when given (as `ser_core.api.Trainer` fits them)."""
-    head = make_classifier(DEFAULT_KIND).fit
-    adapted = None if standardised is None else head(standardised, y, sample_weight=weights)
-    return Normalised(head(x, y, sample_weight=weights), adapted)
+    def head(vectors: np.ndarray):
+        return make_classifier(DEFAULT_KIND).fit(vectors, y, sample_weight=weights)
+
+    return Normalised(head(x), None if standardised is None else head(standardised))
 
 
 def probs_for(model, x: np.ndarray, source: SourceStats | None = None) -> np.ndarray:
