@@ -83,11 +83,14 @@ def test_train_and_evaluate_commands(corpus, tmp_path):
     assert "calibration: temperature" in result.output and load_model(model).meta.calibration is not None
     other = tmp_path / "logistic.npz"
     args = ["train", "-d", str(corpus), "--out", str(other), "--classifier", "logistic", "--no-progress"]
-    args += ["--augment", "1", "--balance-corpora"]
+    args += ["--augment", "1", "--balance-corpora", "--no-corpus-norm"]
     assert runner.invoke(app, args).exit_code == 0
     trained = load_model(other).meta
     assert trained.classifier == "logistic"
     assert trained.training["training_copies"] == 1 and trained.training["balance_corpora"]
+    # with --corpus-norm (the default) the adapted head is trained, without it not
+    assert load_model(model).meta.source_norm["corpora"] == ["emodb"] and load_model(model).adapted is not None
+    assert trained.source_norm is None and not trained.training["corpus_norm"]
     report = tmp_path / "eval.json"
     result = runner.invoke(app, ["evaluate", "-d", str(corpus), "--report", str(report), "--no-progress"])
     assert result.exit_code == 0, result.output

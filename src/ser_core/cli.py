@@ -399,6 +399,13 @@ def train(
             for name, view in calibration["views"].items()
         )
         err.print(f"calibration: temperature {calibration['temperature']:.2f}; {views}", highlight=False)
+        if calibration.get("adapted"):
+            err.print(f"adapted head (--adapt): temperature {calibration['adapted']['temperature']:.2f}", highlight=False)
+    for key, what in (("leave_one_corpus_out", "leave-one-corpus-out"), ("leave_one_corpus_out_adapted", "  adapted")):
+        if result.report.get(key):
+            cells = ", ".join(f"{name} {row['uar']:.3f}" for name, row in result.report[key].items())
+            mean = sum(row["uar"] for row in result.report[key].values()) / len(result.report[key])
+            err.print(f"{what} UAR: {cells}; mean {mean:.3f}", highlight=False)
     err.print(f"model: {result.path}\nreport: {result.report_path}")
 
 
