@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ser_core import plugins
+from ser_core import plugins, registries
 from ser_core.backend import get_backend
 from ser_core.cli import app
 from ser_core.errors import ConsentError
@@ -45,7 +45,7 @@ def restricted(monkeypatch):
     monkeypatch.delenv("SER_ALLOWED_RESTRICTED_BACKENDS", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
     plugins.get_plugin_manager().register(RestrictedPlugin(), name="restricted")
-    plugins.registry.cache_clear()
+    registries.refresh()
 
 
 def consent_file():

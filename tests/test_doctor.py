@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from ser_core.cli import app
 from ser_core.plugins import reset
-from ser_core.profiles import PROFILES
+from ser_core.profiles import get_profile
 from ser_core.settings import get_settings
 
 runner = CliRunner()
@@ -29,7 +29,7 @@ def test_doctor_passes_on_this_install(monkeypatch):
     assert code == 0 and report["ok"] is True
     assert checks["profile fast (default)"]["status"] == "ok"
     assert "fast-default.npz" in checks["profile fast (default)"]["detail"]
-    assert checks["profile accurate-research"]["fix"] == PROFILES["accurate-research"].install
+    assert checks["profile accurate-research"]["fix"] == get_profile("accurate-research").install
     assert {"ffmpeg", "models dir", "cache dir", "data dir", "plugins", "transcriber"} <= set(checks)
 
 
@@ -40,7 +40,7 @@ def test_doctor_fails_without_the_default_backend(monkeypatch):
     code, report = _doctor()
     fast = next(c for c in report["checks"] if c["name"] == "profile fast (default)")
     assert code == 1 and report["ok"] is False
-    assert fast["status"] == "fail" and fast["fix"] == PROFILES["fast"].install
+    assert fast["status"] == "fail" and fast["fix"] == get_profile("fast").install
 
 
 def test_doctor_reports_missing_model_pack_and_ffmpeg(monkeypatch, tmp_path):
@@ -67,7 +67,7 @@ def test_doctor_prints_fixes_verbatim(monkeypatch):
     monkeypatch.setenv("SER_PLUGINS", "")
     reset()
     result = runner.invoke(app, ["doctor"], env={"SER_TRANSCRIPT": "false"})
-    assert result.exit_code == 1 and f"fix: {PROFILES['fast'].install}" in result.stdout
+    assert result.exit_code == 1 and f"fix: {get_profile('fast').install}" in result.stdout
     assert "cannot run" in result.stdout
 
 

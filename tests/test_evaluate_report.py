@@ -13,7 +13,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import ser_core
-from ser_core import plugins
+from ser_core import plugins, registries
 from ser_core.artifacts import Model, load_model
 from ser_core.backend import get_backend_by_id
 from ser_core.cli import app
@@ -133,7 +133,7 @@ def test_old_artifact_without_training_speakers_loads_and_overlap_is_unknown(tra
 
 
 def test_shipped_models_record_their_training_speakers():
-    shipped = plugins.registry("ser_default_models")["fast"].value
+    shipped = registries.registered("ser_default_models")["fast"].value
     speakers = load_model(shipped).meta.training_speakers
     assert speakers is not None and len(speakers) == 99
     assert {s.split(":")[0] for s in speakers} == {"emodb", "emovo", "ravdess", "ased"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import soundfile as sf
 
 import ser_core
-from ser_core import hookspecs, plugins
+from ser_core import hookspecs, plugins, registries
 from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import LogisticClassifier, make_classifier
 from ser_core.hookspecs import hookimpl
@@ -61,14 +62,52 @@ class BackendPlugin:
 
 def test_hook_ser_register_backends():
     plugins.get_plugin_manager().register(BackendPlugin(), name="loudness-plugin")
-    plugins.registry.cache_clear()
+    registries.refresh()
     from ser_core.backend import backend_ids, get_backend_by_id
 
     assert "loudness" in backend_ids() and "handcrafted" in backend_ids()
     backend = get_backend_by_id.__wrapped__("loudness")
     vector = backend.embed(voice(200, 1.0, 0.5, 3, 0))
     assert vector.shape == (2,) and 0 < vector[0] < vector[1]
-    assert plugins.registry("ser_register_backends")["loudness"].plugin == "loudness-plugin"
+    assert registries.registered("ser_register_backends")["loudness"].plugin == "loudness-plugin"
+
+
+class TinyProfile:
+    """A plugin that brings its own profile: the loudness backend under the name "tiny"."""
+
+    @hookimpl
+    def ser_register_backends(self, register):
+        register("loudness", LoudnessBackend, model_id="loudness-v1")
+
+    @hookimpl
+    def ser_register_profiles(self, register):
+        register("tiny", "loudness", description="two loudness numbers", timeout_seconds=42.0)
+
+
+def test_hook_ser_register_profiles(corpus, tmp_path):
+    from typer.testing import CliRunner
+
+    from ser_core.budget import budget_for
+    from ser_core.cli import app
+
+    plugins.get_plugin_manager().register(TinyProfile(), name="tiny-plugin")
+    registries.refresh()
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--profile", "tiny", "-d", str(corpus), "--no-progress"])
+    assert trained.exit_code == 0, trained.output  # into the models dir, where analyze looks
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, voice(240.0, 2.0, 0.5, 5.0, 7), SR)
+    analysed = runner.invoke(app, ["analyze", str(clip), "--profile", "tiny"])
+    assert analysed.exit_code == 0, analysed.output
+    result = json.loads(analysed.stdout)
+    assert result["profile"] == "tiny" and result["backend_id"] == "loudness" and result["label"] in {"angry", "sad"}
+    assert budget_for("tiny").timeout_seconds == 42.0
+    listing = json.loads(runner.invoke(app, ["plugins", "--json"]).stdout)
+    assert next(p for p in listing["plugins"] if p["name"] == "tiny-plugin")["profiles"] == ["tiny"]
+    doctor = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    tiny = next(c for c in doctor["checks"] if c["name"] == "profile tiny")
+    assert tiny["status"] == "ok" and "loudness" in tiny["detail"]
+    assert "tiny 42 s" in next(c for c in doctor["checks"] if c["name"] == "time budgets")["detail"]
 
 
 class Nearest(LogisticClassifier):
@@ -106,7 +145,7 @@ class ClassifierPlugin:
 
 def test_hook_ser_register_classifiers(corpus, tmp_path):
     plugins.get_plugin_manager().register(ClassifierPlugin(), name="nearest")
-    plugins.registry.cache_clear()
+    registries.refresh()
     report = ser_core.evaluate([corpus], classifier="nearest-mean")
     assert report["uar"] >= 0.9
     result = ser_core.train([corpus], out=tmp_path / "m.npz", classifier="nearest-mean")
@@ -145,8 +184,8 @@ class TranscriberPlugin:
 
 def test_hook_ser_register_transcribers(trained_model, long_recording, monkeypatch):
     plugins.get_plugin_manager().register(TranscriberPlugin(), name="echo")
-    plugins.registry.cache_clear()
-    assert {"echo", "faster-whisper"} <= set(plugins.registry("ser_register_transcribers"))
+    registries.refresh()
+    assert {"echo", "faster-whisper"} <= set(registries.registered("ser_register_transcribers"))
     monkeypatch.setenv("SER_TRANSCRIBER", "echo")
     get_settings.cache_clear()
     path, switch = long_recording
@@ -182,7 +221,7 @@ def test_hook_ser_build_timeline(trained_model, long_recording, monkeypatch):
     assert [(r.emotion, r.text) for r in without.timeline] == [(s.label, "") for s in without.segments]
     plugins.get_plugin_manager().register(TranscriberPlugin(), name="echo")
     plugins.get_plugin_manager().register(WordPerRow(), name="word-per-row")
-    plugins.registry.cache_clear()
+    registries.refresh()
     monkeypatch.setenv("SER_TRANSCRIBER", "echo")
     get_settings.cache_clear()
     result = ser_core.analyze(path, model=trained_model, transcript=True)
@@ -196,7 +235,7 @@ def test_hook_ser_default_models(trained_model, tmp_path):
     path = tmp_path / "sample.wav"
     sf.write(path, voice(240, 2.0, 0.5, 5.0, 3, 0.05), SR)
     # The shipped model serves `fast` out of the box ...
-    shipped = plugins.registry("ser_default_models")["fast"]
+    shipped = registries.registered("ser_default_models")["fast"]
     assert shipped.plugin == "handcrafted"
     assert ser_core.analyze(path).model == str(shipped.value)
 
@@ -207,7 +246,7 @@ def test_hook_ser_default_models(trained_model, tmp_path):
             register("loud", trained_model)
 
     plugins.get_plugin_manager().register(Ships(), name="ships")
-    plugins.registry.cache_clear()
+    registries.refresh()
     assert ser_core.api.model_path_for("loud") == trained_model
 
 
@@ -231,7 +270,7 @@ def test_hook_ser_build_segments(trained_model, long_recording):
 def test_trace_hooks(monkeypatch, capsys):
     monkeypatch.setenv("SER_TRACE_HOOKS", "1")
     plugins.reset()
-    plugins.registry("ser_register_backends")
+    registries.registered("ser_register_backends")
     assert "ser_register_backends [handcrafted]" in capsys.readouterr().err
 
 

@@ -15,21 +15,22 @@ from typer.testing import CliRunner
 
 from ser_core.backend import get_backend
 from ser_core.cli import app
+from ser_core.default_plugins.catalogue import PROFILES as CATALOGUE
 from ser_core.errors import ProfileError
-from ser_core.profiles import PROFILES
+from ser_core.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("profile", sorted(CATALOGUE))
 def test_hint_installs_the_plugin_folder_of_a_checkout(profile):
-    hint = PROFILES[profile].install
+    hint = get_profile(profile).install
     assert "\n" not in hint
     folder = hint.split("pip install -e ", 1)[1].split()[0]
     pyproject = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())
-    assert pyproject["project"]["name"] == PROFILES[profile].distribution
-    assert hint.endswith(f"once on PyPI: pip install {PROFILES[profile].distribution}")
+    assert pyproject["project"]["name"] == get_profile(profile).distribution
+    assert hint.endswith(f"once on PyPI: pip install {get_profile(profile).distribution}")
 
 
 def test_every_place_prints_the_working_hint(monkeypatch):
@@ -37,12 +38,12 @@ def test_every_place_prints_the_working_hint(monkeypatch):
     expected = "pip install torch && pip install -e plugins/ser_backend_hf"
     with pytest.raises(ProfileError) as error:
         get_backend("accurate")
-    assert str(error.value).endswith(PROFILES["accurate"].install) and expected in str(error.value)
+    assert str(error.value).endswith(get_profile("accurate").install) and expected in str(error.value)
     doctor = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
     fix = next(c["fix"] for c in doctor["checks"] if c["name"] == "profile accurate")
-    assert fix == PROFILES["accurate"].install
+    assert fix == get_profile("accurate").install
     listing = runner.invoke(app, ["plugins"]).stdout
-    assert f"profile accurate: not installed: {PROFILES['accurate'].install}" in listing
+    assert f"profile accurate: not installed: {get_profile('accurate').install}" in listing
 
 
 def test_engine_help_keeps_the_extra():

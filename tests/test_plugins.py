@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from ser_core import plugins
+from ser_core import plugins, registries
 from ser_core.backend import get_backend
 from ser_core.errors import ProfileError
 
@@ -40,7 +40,7 @@ def test_entry_point_plugin_is_loaded(tmp_path, monkeypatch):
     infos = {info["name"]: info for info in plugins.plugin_infos()}
     assert infos["ser-extra"]["version"] == "1.2.3"
     assert infos["ser-extra"]["hooks"] == ["ser_register_backends"]
-    assert plugins.registry("ser_register_backends")["renamed"].plugin == "ser-extra"
+    assert registries.registered("ser_register_backends")["renamed"].plugin == "ser-extra"
     assert infos["handcrafted"]["profiles"] == ["fast"]
 
 
@@ -66,3 +66,65 @@ def test_env_restricts_entry_point_plugins(monkeypatch):
     monkeypatch.setenv("SER_PLUGINS", "handcrafted, other")
     plugins.reset()
     assert get_backend("fast").backend_id == "handcrafted"
+
+
+OVERRIDE = """
+from ser_core.hookspecs import hookimpl
+from ser_core.classifier import LogisticClassifier
+
+class Mine(LogisticClassifier):
+    pass
+
+@hookimpl
+def ser_register_classifiers(register):
+    register("logistic", Mine)
+"""
+
+
+def test_an_entry_point_overrides_a_built_in_and_says_so(tmp_path, monkeypatch, caplog):
+    _fake_distribution(tmp_path, "ser-mine", "ser_mine_mod", OVERRIDE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.reset()
+    with caplog.at_level(logging.WARNING):
+        kinds = registries.classifiers()
+    assert kinds["logistic"].__module__ == "ser_mine_mod"  # built-ins register first, plugins win
+    assert "'logistic' from plugin 'ser-mine' replaces the one from plugin 'ser_core.default_plugins.classifiers'" in caplog.text
+
+
+def test_a_wrapper_on_a_register_hook_is_refused():
+    from ser_core.hookspecs import hookimpl
+
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def ser_register_backends(self, register):
+            return (yield)
+
+    plugins.get_plugin_manager().register(Wrapping(), name="wrapping")
+    registries.refresh()
+    with pytest.raises(registries.PluginError, match=r"'wrapping': ser_register_backends .*wrapper"):
+        registries.backends()
+
+
+def test_reset_forgets_every_loaded_thing(trained_model):
+    from ser_core.analysis import get_model
+    from ser_core.backend import get_backend_by_id
+
+    backend, model = get_backend_by_id("handcrafted"), get_model("fast", trained_model)
+    assert get_backend_by_id("handcrafted") is backend and get_model("fast", trained_model) is model
+    plugins.reset()
+    assert get_backend_by_id("handcrafted") is not backend and get_model("fast", trained_model) is not model
+    again = get_backend_by_id("handcrafted")
+    registries.refresh()  # a plugin registered at run time: derived caches go, the manager stays
+    assert get_backend_by_id("handcrafted") is not again
+
+
+def test_first_party_plugins_register_their_profiles_as_the_catalogue_lists_them():
+    from ser_core.default_plugins.catalogue import PROFILES
+
+    found = registries.registered("ser_register_profiles")
+    provided = {name: reg for name, reg in found.items() if not reg.info.get("catalogue")}
+    assert "fast" in provided  # the handcrafted plugin is always installed with the tests
+    for name, reg in provided.items():
+        if name in PROFILES:
+            backend_id, fields = PROFILES[name]
+            assert (reg.value, reg.info) == (backend_id, fields), name

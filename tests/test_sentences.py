@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 import ser_core
-from ser_core import plugins
+from ser_core import plugins, registries
 from ser_core.audio import stream_audio
 from ser_core.hookspecs import hookimpl
 from ser_core.pieces import pieces
@@ -55,7 +55,7 @@ class RegionTranscriberPlugin:
 @pytest.fixture
 def regions_transcriber(monkeypatch):
     plugins.get_plugin_manager().register(RegionTranscriberPlugin(), name="regions")
-    plugins.registry.cache_clear()
+    registries.refresh()
     monkeypatch.setenv("SER_TRANSCRIBER", "regions")
     get_settings.cache_clear()
 

@@ -7,13 +7,12 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ser_core import __version__
+from ser_core import __version__, registries
 from ser_core.adaptation import SourceStats
 from ser_core.alignment import clamp_to_speech, join_text, label_words, split_sentences
 from ser_core.artifacts import Model, load_model
@@ -22,7 +21,8 @@ from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.bandwidth import BandStats
 from ser_core.errors import AnalysisTimeout, ArtifactError
 from ser_core.pieces import pieces
-from ser_core.plugins import get_plugin_manager, registry
+from ser_core.plugins import get_plugin_manager
+from ser_core.profiles import get_profile
 from ser_core.results import AnalysisResult, Segment, Sentence, Word
 from ser_core.settings import Settings, get_settings
 from ser_core.transcriber import Transcriber, get_transcriber
@@ -39,7 +39,7 @@ def model_path_for(profile: str, model: str | os.PathLike[str] | None = None) ->
     trained = get_settings().models_dir / f"{profile}.npz"
     if model is None and trained.is_file():
         return trained
-    shipped = registry("ser_default_models").get(profile)
+    shipped = registries.default_models().get(profile)
     if shipped is None:
         raise ArtifactError(
             f"no model for profile {profile!r}: train one with `ser train --profile {profile}`"
@@ -47,7 +47,7 @@ def model_path_for(profile: str, model: str | os.PathLike[str] | None = None) ->
     return Path(shipped.value)
 
 
-@lru_cache(maxsize=8)
+@registries.cached(maxsize=8)
 def _cached_model(path: str, mtime_ns: int) -> Model:
     return load_model(path)
 
@@ -62,10 +62,6 @@ def get_model(profile: str, model: str | os.PathLike[str] | None = None) -> Mode
 
 
 # --- analysis -----------------------------------------------------------------------------------
-
-#: The profile that holds up better than a given one on narrowband and codec audio
-#: (`nox -s robustness`), named in the result's warning.
-ROBUST_ON_NARROWBAND: dict[str, str] = {"fast": "accurate"}
 
 
 def window_spans(duration: float, window: float, hop: float) -> np.ndarray:
@@ -154,7 +150,7 @@ def analyze(
         probabilities=probabilities,
         shares=shares,
         speech_seconds=speech_seconds,
-        warnings=found.bands.warnings(ROBUST_ON_NARROWBAND.get(profile)) if label else [],
+        warnings=found.bands.warnings(get_profile(profile).narrowband_alternative or None) if label else [],
         adapted_to=None if source is None else source.n_files,
         speech=found.speech,
         segments=found.segments,

@@ -147,7 +147,7 @@ def cross_validate(
 
 def evaluate(
     datasets: Sequence[str | os.PathLike[str]],
-    profile: str = "fast",
+    profile: str | None = None,
     folds: int | None = None,
     labels: Sequence[str] | None = None,
     jobs: int = 1,
@@ -159,6 +159,7 @@ def evaluate(
     """Speaker-independent cross-validation of a profile on datasets; optionally writes a JSON report."""
     if report is not None:
         check_writable(report)  # fail now, not after the work
+    profile = profile or get_settings().default_profile
     backend = get_backend(profile)
     data = load_features(datasets, backend, labels, jobs=jobs, progress=progress)
     result = cross_validate(data, folds, classifier, classifier_params, progress)
@@ -278,7 +279,7 @@ class TrainResult:
 
 def train(
     datasets: Sequence[str | os.PathLike[str]],
-    profile: str = "fast",
+    profile: str | None = None,
     labels: Sequence[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     jobs: int = 1,
@@ -307,6 +308,7 @@ def train(
     (`<name>.report.json`).
     """
     params = classifier_params or {}
+    profile = profile or get_settings().default_profile
     target = Path(out) if out is not None else get_settings().models_dir / f"{profile}.npz"
     check_writable(target)  # fail now, not after the work
     backend = get_backend(profile)

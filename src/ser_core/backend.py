@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from ser_core import registries
 from ser_core.errors import ProfileError
-from ser_core.plugins import registry
 from ser_core.profiles import get_profile
 
 
@@ -62,15 +61,15 @@ class EmbeddingBackend(ABC):
 
 def backend_ids() -> list[str]:
     """Ids of every installed backend."""
-    return sorted(registry("ser_register_backends"))
+    return sorted(registries.backends())
 
 
-@lru_cache(maxsize=8)
+@registries.cached(maxsize=8)
 def get_backend_by_id(backend_id: str) -> EmbeddingBackend:
     """A process-wide instance of an installed backend (loaded once, reused)."""
     from ser_core.settings import get_settings
 
-    found = registry("ser_register_backends").get(backend_id)
+    found = registries.backends().get(backend_id)
     if found is None:
         raise ProfileError(f"backend {backend_id!r} is not installed")
     return found.value(get_settings())
@@ -83,7 +82,7 @@ def get_backend(profile_name: str) -> EmbeddingBackend:
     from ser_core.settings import get_settings
 
     profile = get_profile(profile_name)
-    registered = registry("ser_register_backends").get(profile.backend_id)
+    registered = registries.backends().get(profile.backend_id)
     if registered is None:
         raise ProfileError(
             f"profile {profile.name!r} needs the {profile.backend_id!r} backend, which is not installed: "

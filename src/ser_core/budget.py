@@ -32,8 +32,6 @@ from ser_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds per attempt when nothing is set: generous for hour-long recordings with a transcript.
-DEFAULT_TIMEOUTS = {"fast": 1800.0, "medium": 3600.0, "accurate": 3600.0, "accurate-research": 3600.0}
 #: OS errors that may not happen on a second try (network filesystems, busy devices, memory).
 TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE, errno.ENOMEM}
 
@@ -64,7 +62,12 @@ def budget_for(profile: str, settings: Settings | None = None) -> Budget:
     settings = settings or get_settings()
     prefix = "SER_" + profile.upper().replace("-", "_") + "_"
     found = _BudgetVars(_env_prefix=prefix)  # type: ignore[call-arg]
-    timeout = found.timeout_seconds if found.timeout_seconds is not None else DEFAULT_TIMEOUTS.get(profile)
+    timeout = found.timeout_seconds
+    if timeout is None:  # the profile's own default (registered with it), else the general one
+        from ser_core.profiles import DEFAULT_TIMEOUT_SECONDS, all_profiles
+
+        known = all_profiles().get(profile)
+        timeout = known.timeout_seconds if known is not None else DEFAULT_TIMEOUT_SECONDS
     if settings.disable_timeouts or not timeout or timeout <= 0:
         timeout = None
     return Budget(

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ser_core.errors import ArtifactError
-from ser_core.plugins import registry
 
 
 class Classifier(ABC):
@@ -197,7 +196,9 @@ DEFAULT_KIND = "shrinkage_lda"
 
 
 def classifier_kinds() -> dict[str, type[Classifier]]:
-    return {key: reg.value for key, reg in registry("ser_register_classifiers").items()}
+    from ser_core.registries import classifiers
+
+    return classifiers()
 
 
 def make_classifier(kind: str, **params: Any) -> Classifier:

@@ -85,19 +85,18 @@ def _accept(profile: str | None, accept: bool, accept_all: bool) -> None:
     """Store consent for restricted backends as asked on the command line."""
     if not (accept or accept_all):
         return
-    from ser_core import consent
+    from ser_core import consent, registries
     from ser_core.backend import licence_of
-    from ser_core.plugins import registry
-    from ser_core.profiles import PROFILES, get_profile
+    from ser_core.profiles import get_profile
     from ser_core.settings import get_settings
 
     settings = get_settings()
     wanted = (
-        [p for p in PROFILES.values() if p.restricted]
+        [p for p in registries.profiles().values() if p.restricted]
         if accept_all
         else [get_profile(profile or settings.default_profile)]
     )
-    backends = registry("ser_register_backends")
+    backends = registries.backends()
     for p in wanted:
         if not p.restricted or p.backend_id not in backends:
             continue
@@ -328,7 +327,7 @@ def _batch(
 @app.command(help="Train a profile's classifier on labelled corpora and save the model artifact.")
 def train(
     dataset: DatasetOption,
-    profile: Annotated[str, typer.Option(help="Profile to train.")] = "fast",
+    profile: Annotated[str | None, typer.Option(help="Profile to train (default: SER_DEFAULT_PROFILE).")] = None,
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated label subset, e.g. angry,happy,sad.")
     ] = None,
@@ -461,7 +460,9 @@ def evaluate(
     if model is not None and profile is not None and len(profile) > 1:
         raise typer.BadParameter("--model scores one model: give at most one --profile", param_hint="--profile")
     asked = profile[0] if profile else None  # scoring a model without --profile: the model's own
-    profiles = profile or ["fast"]
+    from ser_core.settings import get_settings
+
+    profiles = profile or [get_settings().default_profile]
     if len(profiles) > 1 and model is None:
         _compare(
             dataset, profiles, folds, labels, report, jobs, format, classifier, progress, require_pass,
@@ -608,7 +609,7 @@ def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     from ser_core.plugins import plugin_infos, skipped_plugins
-    from ser_core.profiles import PROFILES
+    from ser_core.profiles import all_profiles
 
     infos = plugin_infos()
     skipped = [{"name": s.name, "reason": s.reason} for s in skipped_plugins()]
@@ -628,7 +629,7 @@ def plugins(
         )
     out.print(table)
     served = {p for info in infos for p in info["profiles"]}
-    for profile in PROFILES.values():
+    for profile in all_profiles().values():
         state = (
             "installed" if profile.name in served else f"not installed: {profile.install}"
         )

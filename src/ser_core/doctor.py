@@ -58,13 +58,12 @@ def _profiles(settings: Settings) -> list[Check]:
     """Per profile: is its backend installed, and is there a model made for that backend? Backends
     are not built (that can mean loading or downloading weights); the model's metadata is checked
     against what the backend registered."""
+    from ser_core import registries
     from ser_core.analysis import get_model
-    from ser_core.plugins import registry
-    from ser_core.profiles import PROFILES
 
-    backends = registry("ser_register_backends")
+    backends = registries.backends()
     checks = []
-    for profile in PROFILES.values():
+    for profile in registries.profiles().values():
         default = profile.name == settings.default_profile
         name = f"profile {profile.name}" + (" (default)" if default else "")
         severity = "fail" if default else "warn"
@@ -93,11 +92,9 @@ def _profiles(settings: Settings) -> list[Check]:
 
 def _consents(settings: Settings) -> list[Check]:
     """Restricted backends: consented or not, and whether the consent store is usable."""
-    from ser_core import consent
-    from ser_core.plugins import registry
-    from ser_core.profiles import PROFILES
+    from ser_core import consent, registries
 
-    backends = registry("ser_register_backends")
+    backends = registries.backends()
     checks = []
     store = consent.store(settings)
     store.read()
@@ -105,7 +102,7 @@ def _consents(settings: Settings) -> list[Check]:
         checks.append(
             Check("consent file", "warn", f"{store.problem}; treated as no consent", f"rm {store.path}")
         )
-    for profile in PROFILES.values():
+    for profile in registries.profiles().values():
         if not profile.restricted or profile.backend_id not in backends:
             continue
         name = f"consent {profile.backend_id}"
@@ -168,12 +165,12 @@ def _plugins() -> list[Check]:
 def _budgets(settings: Settings) -> Check:
     """Each profile's time budget per input (`SER_<PROFILE>_TIMEOUT_SECONDS`, ...)."""
     from ser_core.budget import budget_for
-    from ser_core.profiles import PROFILES
+    from ser_core.profiles import all_profiles
 
     if settings.disable_timeouts:
         return Check("time budgets", "ok", "off (SER_DISABLE_TIMEOUTS)")
     parts = []
-    for name in PROFILES:
+    for name in all_profiles():
         budget = budget_for(name, settings)
         limit = "no limit" if budget.timeout_seconds is None else f"{budget.timeout_seconds:g} s"
         parts.append(f"{name} {limit}" + (", isolated" if budget.isolate else ""))

@@ -27,6 +27,17 @@ def ser_register_backends(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def ser_register_profiles(register: Callable[..., None]) -> None:
+    """Register profiles users pick with `--profile`: `register(name, backend_id, description=...,
+    distribution=..., needs=..., restricted=False, published=False, timeout_seconds=1800.0)`.
+
+    `distribution` (the PyPI name of the plugin) and `needs` (packages to install first, e.g.
+    "torch") make the install hint when the backend is missing; `restricted` asks for the user's
+    consent to the backend's licence; `timeout_seconds` is the default time budget per input
+    (`SER_<PROFILE>_TIMEOUT_SECONDS` overrides it)."""
+
+
+@hookspec
 def ser_register_classifiers(register: Callable[..., None]) -> None:
     """Register classifier kinds: `register(kind, cls)`, `cls` implementing `ser_core.classifier.Classifier`."""
 

@@ -22,6 +22,7 @@ from ser_core import hookspecs
 
 ENTRY_POINT_GROUP = "ser_core"
 DEFAULT_PLUGINS = (
+    "ser_core.default_plugins.catalogue",
     "ser_core.default_plugins.classifiers",
     "ser_core.default_plugins.timeline",
     "ser_core.default_plugins.whisper",
@@ -94,48 +95,26 @@ def skipped_plugins() -> list[SkippedPlugin]:
     return list(_state().skipped)
 
 
-def reset() -> None:
+def rebuild() -> None:
+    """Forget the plugin manager; the next use builds it again (reads `SER_PLUGINS` anew)."""
     _state.cache_clear()
-    registry.cache_clear()
 
 
-@dataclass(frozen=True)
-class Registered:
-    """One thing a plugin registered: its id, the object, the plugin, and extra keyword info."""
+def reset() -> None:
+    """Rebuild the plugin manager and clear every process-wide cache (`ser_core.registries.reset`)."""
+    from ser_core.registries import reset as reset_all
 
-    key: str
-    value: Any
-    plugin: str
-    info: dict[str, Any]
-
-
-@lru_cache(maxsize=8)
-def registry(hook_name: str) -> dict[str, Registered]:
-    """What plugins registered through a register-style hook, by id (first registration wins).
-
-    Each implementation is called on its own so every registration knows its plugin; calls are
-    traced like ordinary hook calls when `SER_TRACE_HOOKS` is set.
-    """
-    pm = get_plugin_manager()
-    found: dict[str, Registered] = {}
-    # pluggy lists implementations last-registered first; reversed, built-ins register first.
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
-
-        def register(key: str, value: Any, _plugin: str = impl.plugin_name, **info: Any) -> None:
-            found.setdefault(key, Registered(key, value, _plugin, info))
-
-        pm.trace.root.get("hook")(f"{hook_name} [{impl.plugin_name}]")
-        impl.function(*([register] if impl.argnames else []))
-    return found
+    reset_all()
 
 
 def plugin_infos() -> list[dict[str, Any]]:
     """Name, version, hooks and profiles of every loaded plugin, for `ser plugins`."""
-    from ser_core.profiles import PROFILES
+    from ser_core import registries
 
     state = _state()
     pm = state.pm
-    backends = registry("ser_register_backends")
+    backends = registries.backends()
+    profiles = registries.profiles()
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         if plugin is None:
@@ -149,7 +128,7 @@ def plugin_infos() -> list[dict[str, Any]]:
                 "version": version,
                 "hooks": sorted(hook.name for hook in pm.get_hookcallers(plugin) or []),
                 "backends": sorted(own_backends),
-                "profiles": [p.name for p in PROFILES.values() if p.backend_id in own_backends],
+                "profiles": [p.name for p in profiles.values() if p.backend_id in own_backends],
             }
         )
     return rows

@@ -1,4 +1,5 @@
-"""The one place that maps a profile to its embedding backend and the distribution providing it."""
+"""Profiles: the names users pick (`--profile`), each served by one embedding backend that a plugin
+registers (`ser_register_profiles`); this module holds the type and the lookup, no plugin's name."""
 
 from __future__ import annotations
 
@@ -6,23 +7,32 @@ from dataclasses import dataclass
 
 from ser_core.errors import ProfileError
 
+#: Seconds per analysis attempt when a profile does not say (hour-long recordings with a transcript).
+DEFAULT_TIMEOUT_SECONDS = 1800.0
+
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     backend_id: str
-    distribution: str
-    description: str
+    distribution: str = ""
+    description: str = ""
     restricted: bool = False
     #: Packages to install before the plugin (torch: so users pick their own build, CPU or CUDA).
     needs: str = ""
     #: Whether `distribution` is on PyPI; until then only a checkout's `plugins/` folder has it.
     published: bool = False
+    #: Default time budget per input (`ser_core.budget`).
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    #: A profile that holds up better on narrowband and codec audio, named in the result's warning.
+    narrowband_alternative: str = ""
 
     @property
     def install(self) -> str:
         """One line that installs the profile's backend and works today (every install hint
         prints this): from PyPI once published, else from the `plugins/` folder of a checkout."""
+        if not self.distribution:
+            return f"install the plugin that provides the {self.backend_id!r} backend"
         first = f"pip install {self.needs} && " if self.needs else ""
         if self.published:
             return f"{first}pip install {self.distribution}"
@@ -33,35 +43,17 @@ class Profile:
         )
 
 
-PROFILES: dict[str, Profile] = {
-    p.name: p
-    for p in (
-        Profile(
-            "fast", "handcrafted", "ser-backend-handcrafted", "handcrafted acoustic features + linear model"
-        ),
-        Profile(
-            "medium",
-            "hf_xlsr",
-            "ser-backend-hf",
-            "wav2vec2-family embeddings (XLS-R, HuBERT, WavLM)",
-            needs="torch",
-        ),
-        Profile("accurate", "hf_whisper", "ser-backend-hf", "Whisper encoder embeddings", needs="torch"),
-        Profile(
-            "accurate-research",
-            "emotion2vec",
-            "ser-backend-emotion2vec",
-            "emotion2vec embeddings (restricted licence, needs consent)",
-            restricted=True,
-            needs="torch",
-        ),
-    )
-}
+def all_profiles() -> dict[str, Profile]:
+    """Every registered profile, by name."""
+    from ser_core.registries import profiles
+
+    return profiles()
 
 
 def get_profile(name: str) -> Profile:
     """The profile called `name`, or a one-line error listing the known ones."""
+    known = all_profiles()
     try:
-        return PROFILES[name]
+        return known[name]
     except KeyError:
-        raise ProfileError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}") from None
+        raise ProfileError(f"unknown profile {name!r}; choose one of: {', '.join(known)}") from None

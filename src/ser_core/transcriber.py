@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ser_core import registries
 from ser_core.errors import TranscriberError
-from ser_core.plugins import registry
 from ser_core.results import Word
 from ser_core.settings import Settings, get_settings
 
@@ -48,7 +48,7 @@ def get_transcriber(model: str | None = None, settings: Settings | None = None) 
     model = model or settings.whisper_model
     key = (name, model, settings.model_dump_json())
     if key not in _loaded:
-        found = registry("ser_register_transcribers").get(name)
+        found = registries.transcribers().get(name)
         if found is None:
             raise TranscriberError(
                 f"transcriber {name!r} is not installed: pip install 'ser-core[transcribe]' "
@@ -60,3 +60,6 @@ def get_transcriber(model: str | None = None, settings: Settings | None = None) 
 
 def clear_cache() -> None:
     _loaded.clear()
+
+
+registries.on_reset(clear_cache)

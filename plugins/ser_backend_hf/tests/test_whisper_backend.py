@@ -11,7 +11,7 @@ import soundfile as sf
 from ser_backend_hf.convert import hidden_states, log_mel
 
 import ser_core
-from ser_core import plugins
+from ser_core import registries
 from ser_core.errors import ArtifactError
 from ser_core.settings import get_settings
 
@@ -111,7 +111,7 @@ def test_shipped_accurate_model_works_out_of_the_box(tiny, monkeypatch, tmp_path
     monkeypatch.delenv("SER_ACCURATE_MODEL_ID")
     monkeypatch.delenv("SER_ACCURATE_LAYERS")
     tiny()  # the defaults: pack:base, layers 2-6
-    shipped = plugins.registry("ser_default_models")["accurate"]
+    shipped = registries.registered("ser_default_models")["accurate"]
     assert shipped.plugin == "hf" and shipped.value.name == "accurate-default.npz"
     clip = tmp_path / "clip.wav"
     sf.write(

@@ -36,6 +36,19 @@ def _factory(settings):
 
 
 @hookimpl
+def ser_register_profiles(register):
+    register(
+        "accurate-research",
+        "emotion2vec",
+        distribution="ser-backend-emotion2vec",
+        description="emotion2vec embeddings (restricted licence, needs consent)",
+        restricted=True,
+        needs="torch",
+        timeout_seconds=3600.0,
+    )
+
+
+@hookimpl
 def ser_register_backends(register):
     from ser_backend_emotion2vec.backend import model_id
 

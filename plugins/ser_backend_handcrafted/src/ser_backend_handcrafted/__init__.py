@@ -59,6 +59,17 @@ def ser_register_backends(register):
 
 
 @hookimpl
+def ser_register_profiles(register):
+    register(
+        "fast",
+        HandcraftedBackend.backend_id,
+        distribution="ser-backend-handcrafted",
+        description="handcrafted acoustic features + linear model",
+        narrowband_alternative="accurate",  # holds up better on telephone audio (docs/performance.md)
+    )
+
+
+@hookimpl
 def ser_default_models(register):
     path = default_model_path()
     if path.is_file():

@@ -39,6 +39,13 @@ def _whisper(settings):
 
 
 @hookimpl
+def ser_register_profiles(register):
+    common = {"distribution": "ser-backend-hf", "needs": "torch", "timeout_seconds": 3600.0}
+    register("medium", "hf_xlsr", description="wav2vec2-family embeddings (XLS-R, HuBERT, WavLM)", **common)
+    register("accurate", "hf_whisper", description="Whisper encoder embeddings", **common)
+
+
+@hookimpl
 def ser_register_backends(register):
     from ser_backend_hf.settings import get_hf_settings
 
