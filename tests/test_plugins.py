@@ -128,3 +128,21 @@ def test_first_party_plugins_register_their_profiles_as_the_catalogue_lists_them
         if name in PROFILES:
             backend_id, fields = PROFILES[name]
             assert (reg.value, reg.info) == (backend_id, fields), name
+
+
+def test_the_plugin_author_surface_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ser_core.hookspecs; "
+        "print(sorted(m for m in sys.modules if m.startswith('ser_core') or m in ('numpy', 'torch', 'scipy')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['ser_core', 'ser_core._version', 'ser_core.hookspecs']"
+    # the public API still resolves, lazily
+    code = "import ser_core; print(ser_core.analyze.__module__, ser_core.__version__ != '')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
+        "ser_core.analysis",
+        "True",
+    ]
