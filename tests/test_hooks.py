@@ -110,6 +110,40 @@ def test_hook_ser_register_profiles(corpus, tmp_path):
     assert "tiny 42 s" in next(c for c in doctor["checks"] if c["name"] == "time budgets")["detail"]
 
 
+class LabelsFormat:
+    """A plugin format: one "path<TAB>label" line per input."""
+
+    @hookimpl
+    def ser_register_exporters(self, register):
+        def render(results, failures):
+            return "".join(f"{r.path}\t{r.label}\n" for r in results)
+
+        register("labels", render, extension=".lbl", description="path and label")
+
+
+def test_hook_ser_register_exporters(trained_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from ser_core.cli import app
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, voice(240.0, 2.0, 0.5, 5.0, 7), SR)
+    runner = CliRunner()
+    before = runner.invoke(app, ["analyze", str(clip), "--model", str(trained_model), "-f", "labels"])
+    assert before.exit_code != 0 and "unknown format 'labels'" in before.output
+    plugins.get_plugin_manager().register(LabelsFormat(), name="labels-plugin")
+    registries.refresh()
+    one = runner.invoke(app, ["analyze", str(clip), "--model", str(trained_model), "-f", "labels"])
+    assert one.exit_code == 0, one.output
+    assert one.stdout == f"{clip}\tangry\n"
+    out = tmp_path / "out"
+    batch = runner.invoke(
+        app, ["analyze", str(clip), "--model", str(trained_model), "-f", "labels", "-f", "json", "--output-dir", str(out), "--no-progress"]
+    )
+    assert batch.exit_code == 0, batch.output
+    assert (out / "clip.lbl").read_text() == f"{clip}\tangry\n" and (out / "clip.json").is_file()
+
+
 class Nearest(LogisticClassifier):
     kind = "nearest-mean"
 

@@ -26,13 +26,15 @@ SAMPLE_RATE = 16000
 
 #: Extensions libsndfile owns: if it cannot open such a file, the file is broken (ffmpeg is not tried).
 #: Any other extension goes to ffmpeg when libsndfile cannot open it.
-_SOUNDFILE_EXTS = frozenset(
+SOUNDFILE_EXTENSIONS = frozenset(
     {".wav", ".wave", ".w64", ".rf64", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc"}
 ) | {".au", ".snd", ".caf"}
 #: Extensions always decoded by ffmpeg (one decoder per format, whatever the libsndfile build supports).
-_FFMPEG_EXTS = frozenset(
+FFMPEG_EXTENSIONS = frozenset(
     {".mp3", ".m4a", ".mp4", ".aac", ".webm", ".mkv", ".mka", ".mov", ".wma", ".amr", ".3gp"}
 ) | {".opus"}
+#: What folders, globs and corpus layouts take as audio (case-insensitive); other files are ignored.
+AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
 _MIN_RATE, _MAX_RATE = 1000, 768000
 _MAX_CHANNELS = 256
 #: libsndfile's frame count when the header does not know the length (a streamed FLAC, say).
@@ -73,11 +75,11 @@ def stream_audio(
         raise ValueError(f"max_seconds must be positive, got {limit}")
     _check_file(path)
     ext = Path(path).suffix.lower()
-    if ext not in _FFMPEG_EXTS:
+    if ext not in FFMPEG_EXTENSIONS:
         try:
             f = _open_soundfile(path)
         except _NotSoundfile as exc:
-            if ext in _SOUNDFILE_EXTS:
+            if ext in SOUNDFILE_EXTENSIONS:
                 raise AudioError(path, f"not a readable audio file ({exc})") from None
             if shutil.which("ffmpeg") is None:
                 hint = f"for mp3/m4a/webm and similar, {_INSTALL_FFMPEG}"

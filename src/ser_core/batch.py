@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ser_core.audio import _FFMPEG_EXTS, _SOUNDFILE_EXTS
+from ser_core.audio import AUDIO_EXTENSIONS
 from ser_core.budget import Runner, runner_for
 from ser_core.errors import SerError
+from ser_core.exports import exporter
 from ser_core.io import atomic_write_text, check_writable
 
-AUDIO_EXTENSIONS = _SOUNDFILE_EXTS | _FFMPEG_EXTS
-EXTENSIONS = {"json": ".json", "csv": ".csv", "srt": ".srt", "vtt": ".vtt", "table": ".txt", "html": ".html"}
 REPORT_NAME = "ser-run-report.json"
 #: One input's work: its path, the (format, output path) pairs still missing, `analyze` arguments.
 Task = tuple[Path, tuple[tuple[str, Path], ...], dict[str, Any]]
@@ -103,7 +102,7 @@ def run(
     start = time.perf_counter()
     todo = []
     for source, relative in items:
-        targets = [(fmt, output_dir / relative.with_suffix(EXTENSIONS[fmt])) for fmt in formats]
+        targets = [(fmt, output_dir / relative.with_suffix(exporter(fmt).extension)) for fmt in formats]
         missing = tuple((fmt, target) for fmt, target in targets if not target.exists())
         if not missing:
             outputs = [str(target) for _, target in targets]

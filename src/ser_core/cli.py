@@ -21,7 +21,6 @@ from rich.table import Table
 from ser_core import __version__
 from ser_core.classifier import DEFAULT_KIND
 from ser_core.errors import SerError
-from ser_core.exports import Format
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Speech emotion recognition.")
 out = Console()
@@ -159,8 +158,8 @@ def analyze(
         typer.Option(help="Whisper model: a name (base, tiny.en, ...) or a CTranslate2 directory."),
     ] = None,
     format: Annotated[
-        list[Format] | None,
-        typer.Option("--format", "-f", help="Output format (default json); batches take several."),
+        list[str] | None,
+        typer.Option("--format", "-f", help="Output format: json (default), csv, srt, vtt, table, html, or one a plugin registers; batches take several."),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
@@ -210,7 +209,7 @@ def analyze(
 ) -> None:
     import ser_core
     from ser_core.batch import expand, runner
-    from ser_core.exports import SINGLE_FILE, render, words_csv
+    from ser_core.exports import exporter, render, words_csv
     from ser_core.io import atomic_write_text, check_writable
     from ser_core.settings import get_settings
 
@@ -230,7 +229,7 @@ def analyze(
         try:
             _accept(profile, accept_restricted_backends, accept_all_restricted_backends)
             _adapt(adapt, files, kwargs, jobs)
-            formats = [f.value for f in format or [Format.json]]
+            formats = _formats(format)
             _batch(items, output_dir, formats, kwargs, progress, jobs, engine.value, address)
         except SerError as exc:
             raise _fail(exc) from None
@@ -243,8 +242,8 @@ def analyze(
         raise typer.BadParameter("no audio files found", param_hint="FILES")
     if format is not None and len(format) > 1:
         raise typer.BadParameter("several formats need --output-dir (one file each)", param_hint="--format")
-    fmt = (format or [Format.json])[0].value
-    if fmt in SINGLE_FILE and len(files) > 1:
+    fmt = _formats(format)[0]
+    if exporter(fmt).single_file and len(files) > 1:
         raise typer.BadParameter(f"--format {fmt} takes one input file", param_hint="--format")
     results: list[ser_core.AnalysisResult] = []
     failures: list[dict[str, str]] = []
@@ -274,6 +273,17 @@ def analyze(
         raise _fail(exc) from None
     if failures:
         raise typer.Exit(3)
+
+
+def _formats(asked: list[str] | None) -> list[str]:
+    """The output formats asked for (default json), each one a registered exporter."""
+    from ser_core.exports import exporters
+
+    known = exporters()
+    for name in asked or []:
+        if name not in known:
+            raise typer.BadParameter(f"unknown format {name!r}; choose one of: {', '.join(known)}", param_hint="--format")
+    return list(asked or ["json"])
 
 
 def _adapt(adapt: bool, files: list[Path], kwargs: dict[str, Any], jobs: int | None) -> None:

@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ser_core.audio import AUDIO_EXTENSIONS
 from ser_core.errors import DatasetError, SerError
 from ser_core.labels import CANONICAL, canonical, ordered
-
-#: File extensions read as audio (case-insensitive); everything else in a corpus folder is ignored.
-AUDIO_EXTENSIONS: frozenset[str] = frozenset(
-    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".webm"}
-)
 
 #: Per-corpus emotion code (as written in the original file names) -> canonical label.
 CORPUS_LABELS: dict[str, dict[str, str]] = {

@@ -1,5 +1,8 @@
 """Results as files people use: JSON, CSV, SRT, WebVTT, a terminal table, and an HTML page with a
-picture of the timeline (inline SVG, no scripts, no CDN: it opens offline)."""
+picture of the timeline (inline SVG, no scripts, no CDN: it opens offline).
+
+Formats are registered by plugins (`ser_register_exporters`); these six by the built-in plugin
+`ser_core.default_plugins.exporters`, through the same hook."""
 
 from __future__ import annotations
 
@@ -7,21 +10,43 @@ import csv
 import html
 import io
 import json
-from collections.abc import Sequence
-from enum import StrEnum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from ser_core.errors import OutputError
 from ser_core.results import AnalysisResult, TimelineRow
 
-SINGLE_FILE = ("srt", "vtt", "html")
+Failures = Sequence[dict[str, str]]
 
 
-class Format(StrEnum):
-    json = "json"
-    csv = "csv"
-    srt = "srt"
-    vtt = "vtt"
-    table = "table"
-    html = "html"
+@dataclass(frozen=True)
+class Exporter:
+    """An output format: `render(results, failures)` gives the text of one output."""
+
+    name: str
+    render: Callable[[Sequence[AnalysisResult], Failures], str]
+    extension: str = ".txt"
+    #: Takes exactly one result (a subtitle file, a page): batches write one per input.
+    single_file: bool = False
+    description: str = ""
+
+
+def exporters() -> dict[str, Exporter]:
+    """Every registered output format, by name."""
+    from ser_core.registries import registered
+
+    out = {}
+    for name, reg in registered("ser_register_exporters").items():
+        out[name] = Exporter(name, reg.value, **reg.info)
+    return out
+
+
+def exporter(name: str) -> Exporter:
+    """The format called `name`, or a one-line error listing the known ones."""
+    known = exporters()
+    if name not in known:
+        raise OutputError(f"unknown format {name!r}; choose one of: {', '.join(known)}")
+    return known[name]
 
 
 COLOURS = {
@@ -37,25 +62,20 @@ COLOURS = {
 }
 
 
-def render(results: Sequence[AnalysisResult], fmt: str, failures: Sequence[dict[str, str]] = ()) -> str:
-    """One text for all `results` (srt, vtt and html take exactly one result)."""
-    fmt = Format(fmt)
-    if fmt in SINGLE_FILE and len(results) != 1:
+def render(results: Sequence[AnalysisResult], fmt: str, failures: Failures = ()) -> str:
+    """One text for all `results` in format `fmt` (single-file formats take exactly one result)."""
+    found = exporter(fmt)
+    if found.single_file and len(results) != 1:
         raise ValueError(f"--format {fmt} writes one file per input; analyze one file at a time")
-    if fmt is Format.json:
-        if len(results) == 1 and not failures:
-            return results[0].model_dump_json(indent=2) + "\n"
-        payload = {"results": [r.model_dump(mode="json") for r in results], "failures": list(failures)}
-        return json.dumps(payload, indent=2) + "\n"
-    if fmt is Format.csv:
-        return timeline_csv(results)
-    if fmt is Format.srt:
-        return subtitles(results[0], vtt=False)
-    if fmt is Format.vtt:
-        return subtitles(results[0], vtt=True)
-    if fmt is Format.table:
-        return table(results)
-    return page(results[0])
+    return found.render(results, failures)
+
+
+def json_text(results: Sequence[AnalysisResult], failures: Failures = ()) -> str:
+    """One result as it is; several (or any failure) as {"results": [...], "failures": [...]}."""
+    if len(results) == 1 and not failures:
+        return results[0].model_dump_json(indent=2) + "\n"
+    payload = {"results": [r.model_dump(mode="json") for r in results], "failures": list(failures)}
+    return json.dumps(payload, indent=2) + "\n"
 
 
 def status_note(result: AnalysisResult) -> str | None:

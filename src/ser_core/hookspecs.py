@@ -49,6 +49,15 @@ def ser_register_transcribers(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def ser_register_exporters(register: Callable[..., None]) -> None:
+    """Register output formats (`--format NAME`): `register(name, render, extension=".txt",
+    single_file=False, description=...)`. `render(results, failures)` returns the text of one
+    output for a list of `ser_core.results.AnalysisResult` (and the inputs that failed, each a
+    {"path", "error"} dict); `single_file` formats take exactly one result; batch runs name each
+    input's output file with `extension`."""
+
+
+@hookspec
 def ser_default_models(register: Callable[..., None]) -> None:
     """Register model artifacts shipped with a plugin: `register(profile, path)`."""
 

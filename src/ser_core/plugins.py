@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP = "ser_core"
 DEFAULT_PLUGINS = (
     "ser_core.default_plugins.catalogue",
     "ser_core.default_plugins.classifiers",
+    "ser_core.default_plugins.exporters",
     "ser_core.default_plugins.timeline",
     "ser_core.default_plugins.whisper",
 )
