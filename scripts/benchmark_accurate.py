@@ -41,9 +41,9 @@ from corpora import ROOT, corpora_dir
 
 import ser_core
 from ser_core.analysis import get_model
+from ser_core.atomic_files import atomic_write_text
 from ser_core.audio import SAMPLE_RATE, load_audio
 from ser_core.backend import get_backend
-from ser_core.io import atomic_write_text
 from ser_core.settings import Settings, get_settings
 from ser_core.transcriber import get_transcriber
 

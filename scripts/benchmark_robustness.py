@@ -47,13 +47,13 @@ from corpora import ROOT, corpora_dir
 from ser_core import channels
 from ser_core.adaptation import Normalised, SourceStats
 from ser_core.api import heldout_speakers
+from ser_core.atomic_files import atomic_write_bytes, atomic_write_text
 from ser_core.audio import load_audio
 from ser_core.backend import get_backend
 from ser_core.calibration import fit_temperature, scale
 from ser_core.classifier import DEFAULT_KIND, make_classifier
 from ser_core.datasets import load_dataset
 from ser_core.extract import backend_fingerprint, extract
-from ser_core.io import atomic_write_bytes, atomic_write_text
 from ser_core.metrics import calibration_report, classification_report
 from ser_core.settings import get_settings
 

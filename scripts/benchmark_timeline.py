@@ -40,11 +40,11 @@ from corpora import ROOT, corpora_dir
 import ser_core
 from ser_core.api import _fit, features_of
 from ser_core.artifacts import Model, ModelMeta
+from ser_core.atomic_files import atomic_write_text
 from ser_core.audio import SAMPLE_RATE, load_audio
 from ser_core.backend import get_backend
 from ser_core.classifier import DEFAULT_KIND
 from ser_core.datasets import load_dataset
-from ser_core.io import atomic_write_text
 from ser_core.metrics import classification_report
 from ser_core.vad import speech_regions
 

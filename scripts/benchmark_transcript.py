@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
+from ser_core.atomic_files import atomic_write_text
 from ser_core.audio import load_audio
-from ser_core.io import atomic_write_text
 from ser_core.settings import Settings
 from ser_core.transcriber import get_transcriber
 from ser_core.vad import speech_regions

@@ -49,9 +49,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 import ser_core
+from ser_core.atomic_files import atomic_write_text
 from ser_core.audio import SAMPLE_RATE, load_audio
 from ser_core.datasets import load_dataset
-from ser_core.io import atomic_write_text
 from ser_core.settings import get_settings
 from ser_core.transcriber import get_transcriber
 from ser_core.vad import PAD, speech_regions

@@ -15,7 +15,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 import ser_core
-from ser_core.io import atomic_write_text
+from ser_core.atomic_files import atomic_write_text
 
 PROTOCOL = {"emodb": None, "emovo": None, "ravdess": 6}
 

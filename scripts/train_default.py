@@ -27,8 +27,8 @@ import numpy as np
 from corpora import ROOT, corpora_dir
 
 import ser_core
+from ser_core.atomic_files import atomic_write_text
 from ser_core.backend import get_backend
-from ser_core.io import atomic_write_text
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
 CORPORA = ("emodb", "emovo", "ravdess", "ased")

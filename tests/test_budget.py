@@ -119,19 +119,17 @@ def test_cli_timeout_exit_code_and_disable_flag(tmp_path, trained_model, monkeyp
 
 
 def test_batch_records_timeouts_and_goes_on(tmp_path, trained_model, monkeypatch) -> None:
-    from ser_core import batch
+    from ser_core import batch, registries
 
     monkeypatch.setenv("SER_PIECE_SECONDS", "10")
     monkeypatch.setenv("SER_FAST_TIMEOUT_SECONDS", "0.05")
     monkeypatch.setenv("SER_FAST_TIMEOUT_RETRIES", "0")
-    get_settings.cache_clear()
-    batch._runners.clear()
+    registries.reset()  # new settings, so new runners and budgets
     folder = tmp_path / "in"
     folder.mkdir()
     write_voice(folder / "a_short.wav", 2.0)
     sf.write(folder / "b_long.wav", np.tile(voice(200.0, 20.0, 0.3, 4.0, 1), 60), SR)  # 20 min
     report = batch.run(batch.expand([folder]), tmp_path / "out", "json", {"model": trained_model})
-    batch._runners.clear()
     assert [Path(r["path"]).name for r in report.analysed] == ["a_short.wav"]
     [failure] = report.failures
     assert failure["path"].endswith("b_long.wav") and "timed out" in failure["error"]

@@ -28,8 +28,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import ser_core
+from ser_core import atomic_files as ser_io
 from ser_core import batch
-from ser_core import io as ser_io
 from ser_core.artifacts import Model, load_model
 from ser_core.cli import app
 from ser_core.errors import AudioError, OutputError, TranscriberError
@@ -222,7 +222,7 @@ def test_unwritable_batch_fails_before_the_work(
 ) -> None:
     folder, cause = unwritable
     write_clip(tmp_path / "in" / "clip.wav")
-    analysed = _spy(monkeypatch, batch, "_one")
+    analysed = _spy(monkeypatch, batch, "run_one")
     args = ["analyze", str(tmp_path / "in"), "--output-dir", str(folder), "--model", str(trained_model)]
     done = runner.invoke(app, [*args, "--no-progress"])
     assert done.exit_code == OutputError.exit_code
@@ -294,7 +294,7 @@ class _Module:
 
 class _FullDisk:
     """The temporary file of a target whose name matches `pattern` runs out of space (installed as
-    `ser_core.io`'s `tempfile.mkstemp` and `os.fdopen`). `hits` lists the targets that did."""
+    `ser_core.atomic_files`'s `tempfile.mkstemp` and `os.fdopen`). `hits` lists the targets that did."""
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern

@@ -16,12 +16,12 @@ from ser_core import __version__
 from ser_core.adaptation import MIN_FILES, Normalised, SourceStats
 from ser_core.analysis import model_path_for
 from ser_core.artifacts import Model, ModelMeta, load_model
+from ser_core.atomic_files import atomic_write_text, check_writable
 from ser_core.backend import EmbeddingBackend, get_backend
 from ser_core.classifier import DEFAULT_KIND, Classifier, make_classifier
-from ser_core.datasets import Item, load_dataset, summary
+from ser_core.datasets import Item, load_datasets, summary
 from ser_core.errors import DatasetError
 from ser_core.extract import Copy, extract
-from ser_core.io import atomic_write_text, check_writable
 from ser_core.labels import ordered
 from ser_core.metrics import classification_report
 from ser_core.settings import get_settings
@@ -59,11 +59,7 @@ def load_features(
     progress: Progress | None = None,
 ) -> Features:
     """Utterance vectors of every readable file of the datasets (optionally a label subset)."""
-    return features_of(_items(datasets, labels), backend, jobs, progress)
-
-
-def _items(datasets: Sequence[str | os.PathLike[str]], labels: Sequence[str] | None = None) -> list[Item]:
-    return [item for spec in datasets for item in load_dataset(spec, labels)]
+    return features_of(load_datasets(datasets, labels), backend, jobs, progress)
 
 
 def features_of(
@@ -209,7 +205,7 @@ def evaluate_model(
     fitted = load_model(path)
     backend = get_backend(fitted.meta.profile)
     fitted.check_backend(backend, profile)
-    items = _items(datasets)
+    items = load_datasets(datasets)
     dataset_labels = {item.label for item in items}
     shared = [label for label in fitted.labels if label in dataset_labels]
     if not shared:

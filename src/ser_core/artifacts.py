@@ -24,11 +24,11 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from ser_core.adaptation import Normalised, SourceStats
+from ser_core.atomic_files import atomic_write_bytes
 from ser_core.backend import EmbeddingBackend
 from ser_core.calibration import scale
 from ser_core.classifier import Classifier, classifier_kinds
 from ser_core.errors import ArtifactError
-from ser_core.io import atomic_write_bytes
 
 FORMAT = "ser-core-model"
 FORMAT_VERSION = 1

@@ -1,6 +1,7 @@
 """Batch runs: many inputs (files, folders, globs), one output file per input and format, a run
 report. Resumable: an input whose output already exists is skipped (outputs are written
-atomically, so an existing one is complete). One bad input never stops the run."""
+atomically, so an existing one is complete). One bad input never stops the run. Each input is a
+`ser_core.tasks.Task`, run here in this process, in worker processes, or by `ser_core.ray_engine`."""
 
 from __future__ import annotations
 
@@ -13,19 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ser_core.atomic_files import atomic_write_text, check_writable
 from ser_core.audio import AUDIO_EXTENSIONS
-from ser_core.budget import Runner, runner_for
+from ser_core.budget import runner_for
 from ser_core.errors import SerError
 from ser_core.exports import exporter
-from ser_core.io import atomic_write_text, check_writable
+from ser_core.tasks import Outcome, Task, run_one
 
 REPORT_NAME = "ser-run-report.json"
-#: One input's work: its path, the (format, output path) pairs still missing, `analyze` arguments.
-Task = tuple[Path, tuple[tuple[str, Path], ...], dict[str, Any]]
-#: What became of an input: "analysed" or "failed", its report record, seconds of audio.
-Outcome = tuple[str, dict[str, Any], float]
-#: An outcome before writing: also the rendered text of each missing output.
-Rendered = tuple[str, dict[str, Any], float, list[str]]
 
 
 def expand(inputs: Iterable[str | Path], recursive: bool = False) -> list[tuple[Path, Path]]:
@@ -110,7 +106,7 @@ def run(
             if tick is not None:
                 tick(1)
         else:
-            todo.append((source, missing, kwargs))
+            todo.append(Task(source, missing, kwargs))
     try:
         _dispatch(todo, report, jobs, tick, engine, address)
     except KeyboardInterrupt:
@@ -132,7 +128,7 @@ def _dispatch(
         from ser_core import ray_engine
 
         _collect(ray_engine.outcomes(todo, jobs, address), report, tick)
-        order = {str(task[0]): i for i, task in enumerate(todo)}  # the report in input order
+        order = {str(task.source): i for i, task in enumerate(todo)}  # the report in input order
         for records in (report.analysed, report.failures):
             records.sort(key=lambda record: order[record["path"]])
     elif jobs is not None and jobs > 1 and len(todo) > 1:
@@ -142,60 +138,12 @@ def _dispatch(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             try:
-                _collect(pool.map(_one, todo), report, tick)
+                _collect(pool.map(run_one, todo), report, tick)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     else:
-        _collect(map(_one, todo), report, tick)
-
-
-def _one(task: Task) -> Outcome:
-    """Analyse one input and write its missing outputs; ("analysed" or "failed", record, audio s)."""
-    return written(task, rendered(task))
-
-
-def rendered(task: Task) -> Rendered:
-    """Analyse one input and render each missing output: (kind, record, audio seconds, texts)."""
-    from ser_core.exports import render
-
-    source, targets, kwargs = task
-    began = time.perf_counter()
-    try:
-        result = runner(kwargs).analyze(source)
-        texts = [render([result], fmt) for fmt, _ in targets]
-    except SerError as exc:
-        return "failed", {"path": str(source), "error": str(exc)}, 0.0, []
-    seconds = round(time.perf_counter() - began, 3)
-    outputs = [str(target) for _, target in targets]
-    record = {
-        "path": str(source),
-        "status": result.status,
-        "label": result.label,
-        "outputs": outputs,
-        "seconds": seconds,
-    }
-    return "analysed", record, result.duration, texts
-
-
-def written(task: Task, done: Rendered) -> Outcome:
-    """Write a rendered input's texts to its targets (atomically); a write error is its failure."""
-    kind, record, audio, texts = done
-    try:
-        for (_, target), text in zip(task[1], texts, strict=False):
-            atomic_write_text(target, text)
-    except SerError as exc:
-        return "failed", {"path": str(task[0]), "error": str(exc)}, 0.0
-    return kind, record, audio
-
-
-_runners: dict[str, Runner] = {}
-
-
-def runner(kwargs: dict[str, Any]) -> Runner:
-    """This process's runner (the profile's time budget) for these `analyze` arguments."""
-    fresh = runner_for(kwargs)
-    return _runners.setdefault(repr((sorted(kwargs.items()), fresh.budget)), fresh)
+        _collect(map(run_one, todo), report, tick)
 
 
 def _collect(
@@ -203,9 +151,9 @@ def _collect(
     report: RunReport,
     tick: Callable[[int], None] | None,
 ) -> None:
-    for kind, record, audio in outcomes:
-        (report.analysed if kind == "analysed" else report.failures).append(record)
-        report.audio_seconds += audio
+    for outcome in outcomes:
+        (report.analysed if outcome.kind == "analysed" else report.failures).append(outcome.record)
+        report.audio_seconds += outcome.audio_seconds
         if tick is not None:
             tick(1)
 

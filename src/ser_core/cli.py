@@ -61,7 +61,7 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    from ser_core.io import atomic_write_text
+    from ser_core.atomic_files import atomic_write_text
 
     atomic_write_text(output, text if text.endswith("\n") else text + "\n")
 
@@ -208,10 +208,11 @@ def analyze(
     accept_all_restricted_backends: AcceptAllOption = False,
 ) -> None:
     import ser_core
-    from ser_core.batch import expand, runner
+    from ser_core.atomic_files import atomic_write_text, check_writable
+    from ser_core.batch import expand
     from ser_core.exports import exporter, render, words_csv
-    from ser_core.io import atomic_write_text, check_writable
     from ser_core.settings import get_settings
+    from ser_core.tasks import runner
 
     if disable_timeouts:  # an environment variable, so that worker processes see it too
         os.environ["SER_DISABLE_TIMEOUTS"] = "true"

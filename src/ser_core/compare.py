@@ -22,12 +22,12 @@ import soundfile as sf
 
 from ser_core import __version__
 from ser_core.analysis import analyze
-from ser_core.api import Features, Progress, _items, cross_validate, features_of, write_json
+from ser_core.api import Features, Progress, cross_validate, features_of, write_json
 from ser_core.artifacts import Model, ModelMeta
 from ser_core.audio import SAMPLE_RATE, load_audio
 from ser_core.backend import get_backend
 from ser_core.classifier import DEFAULT_KIND, Classifier
-from ser_core.datasets import summary
+from ser_core.datasets import load_datasets, summary
 from ser_core.errors import DatasetError
 from ser_core.settings import Settings, get_settings
 
@@ -69,7 +69,7 @@ def compare(
     if len(profiles) < 2:
         raise DatasetError("comparing needs at least two profiles")
     thresholds = thresholds or Thresholds.from_settings()
-    items = _items(datasets, labels)
+    items = load_datasets(datasets, labels)
     data = {name: features_of(items, get_backend(name), jobs, progress) for name in dict.fromkeys(profiles)}
     data = _same_files(data)
     rows = []

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ser_core.atomic_files import atomic_write_text
 from ser_core.errors import ConsentError
-from ser_core.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 

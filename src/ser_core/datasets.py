@@ -298,6 +298,11 @@ def _read_dir(root: Path, layout: str, files: list[Path]) -> list[Item]:
     return items
 
 
+def load_datasets(specs: Sequence[str | os.PathLike[str]], labels: Sequence[str] | None = None) -> list[Item]:
+    """The items of several datasets, one after another (see `load_dataset`)."""
+    return [item for spec in specs for item in load_dataset(spec, labels)]
+
+
 def load_dataset(spec: str | os.PathLike[str], labels: Sequence[str] | None = None) -> list[Item]:
     """Read a corpus folder, ``layout:PATH`` or CSV manifest into items sorted by path.
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ser_core.atomic_files import atomic_write_bytes
 from ser_core.audio import load_audio
 from ser_core.backend import EmbeddingBackend, get_backend_by_id
 from ser_core.errors import SerError
-from ser_core.io import atomic_write_bytes
 from ser_core.settings import get_settings
 
 log = logging.getLogger(__name__)

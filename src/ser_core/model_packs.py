@@ -20,8 +20,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ser_core.atomic_files import atomic_directory, make_parents
 from ser_core.errors import TranscriberError
-from ser_core.io import atomic_directory, make_parents
 
 log = logging.getLogger(__name__)
 

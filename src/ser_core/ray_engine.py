@@ -1,5 +1,5 @@
 """Ray as a batch engine (`ser analyze ... --output-dir OUT --engine ray`): model-holding actors,
-one per CPU, analyse the inputs that `batch.run` hands over, each through `batch.rendered`, and return
+one per CPU, analyse the inputs that `batch.run` hands over, each through `tasks.rendered`, and return
 the rendered output text; the driver writes it atomically, so outputs need no shared filesystem.
 Workers read the inputs (and `--model`) from their paths: on a multi-node cluster those must be
 on storage every node sees. `SER_*` variables of the driver reach every actor. Ray is imported
@@ -14,9 +14,9 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-from ser_core import batch
-from ser_core.batch import Outcome, Rendered, Task
+from ser_core import tasks as work
 from ser_core.errors import EngineError
+from ser_core.tasks import Outcome, Rendered, Task
 
 log = logging.getLogger(__name__)
 #: Calls queued per actor, so an actor never waits for the driver between inputs.
@@ -24,7 +24,7 @@ DEPTH = 2
 
 
 def outcomes(todo: list[Task], jobs: int | None = None, address: str | None = None) -> Iterator[Outcome]:
-    """`batch._one`'s outcome per task, in the order they finish, each output written by the
+    """`tasks.run_one`'s outcome per task, in the order they finish, each output written by the
     driver. Without `address` a local cluster of `jobs` CPUs (default: all cores) is started and
     stopped; with one (`auto`, `HOST:PORT`, `ray://HOST:PORT`) that cluster is joined. An already
     connected Ray (`ray.init` by the caller) is used as it is. One actor per CPU, at most `jobs`."""
@@ -47,7 +47,7 @@ def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None)
             "runtime_env": {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("SER_")}},
         }
         actor = ray.remote(Worker).options(**options)
-        actors = [actor.remote(todo[0][2]) for _ in range(min(jobs or cpus, cpus, len(todo)))]
+        actors = [actor.remote(todo[0].kwargs) for _ in range(min(jobs or cpus, cpus, len(todo)))]
         tasks = iter(todo)
         pending: dict[Any, tuple[Any, Task]] = {}
 
@@ -109,15 +109,15 @@ def _reachable(address: str) -> None:
 
 def _finish(ray: Any, ref: Any, task: Task) -> Outcome:
     """The outcome of one call: its output written here, or the failure recorded."""
-    source = task[0]
+    source = task.source
     try:
         done = ray.get(ref)
     except ray.exceptions.RayTaskError:
         raise  # a bug, not a bad input: it stops the run, as in the local engine
     except ray.exceptions.RayError as exc:
         error = f"{source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
-        return "failed", {"path": str(source), "error": error}, 0.0
-    return batch.written(task, done)
+        return Outcome.failed(source, error)
+    return work.written(task, done)
 
 
 def _line(exc: BaseException) -> str:
@@ -131,12 +131,12 @@ class Worker:
     def __init__(self, kwargs: dict[str, Any]) -> None:
         try:
             _warm(kwargs)
-        except Exception as exc:  # the same error comes back for each input, through batch.rendered
+        except Exception as exc:  # the same error comes back for each input, through tasks.rendered
             log.warning("loading the models failed: %s", exc)
 
     def analyse(self, task: Task) -> Rendered:
-        """`batch.rendered`: the outcome and the output texts, written by the driver."""
-        return batch.rendered(task)
+        """`tasks.rendered`: the outcome and the output texts, written by the driver."""
+        return work.rendered(task)
 
 
 def _warm(kwargs: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser_backend_hf.ct2 import read_index, read_variables
-from ser_core.io import atomic_directory
+from ser_core.atomic_files import atomic_directory
 from ser_core.model_packs import sha256_file
 
 if TYPE_CHECKING:
