@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_core.datasets import CORPUS_LABELS, Item, detect, load_dataset, summary
+from ser_core.datasets import Item, detect, load_dataset, summary
+from ser_core.default_plugins.layouts import CORPUS_LABELS
 from ser_core.errors import DatasetError
 
 SR = 16000

@@ -144,6 +144,37 @@ def test_hook_ser_register_exporters(trained_model, tmp_path):
     assert (out / "clip.lbl").read_text() == f"{clip}\tangry\n" and (out / "clip.json").is_file()
 
 
+class TakesLayout:
+    """A plugin layout: files named `<label>__<speaker>__<take>.wav`."""
+
+    @hookimpl
+    def ser_register_dataset_layouts(self, register):
+        from ser_core.datasets import Parsed
+
+        def parse(path, root):
+            parts = path.stem.split("__")
+            return Parsed(parts[0], f"takes:{parts[1]}") if len(parts) == 3 else None
+
+        register("takes", parse, aliases=("take",))
+
+
+def test_hook_ser_register_dataset_layouts(tmp_path):
+    from ser_core.datasets import detect, load_dataset
+
+    root = tmp_path / "my-corpus"
+    root.mkdir()
+    for k, label in enumerate(["angry", "sad", "angry", "sad"]):
+        sf.write(root / f"{label}__spk{k % 2}__{k}.wav", voice(200.0, 0.5, 0.3, 4.0, k), SR)
+    with pytest.raises(ser_core.errors.DatasetError, match="cannot tell the dataset layout"):
+        detect(root)
+    plugins.get_plugin_manager().register(TakesLayout(), name="takes-plugin")
+    registries.refresh()
+    assert detect(root) == "takes" and detect(f"take:{root}") == "takes"
+    items = load_dataset(root)
+    assert {(i.label, i.speaker, i.corpus) for i in items} == {("angry", "takes:spk0", "takes"), ("sad", "takes:spk1", "takes")}
+    assert len(items) == 4
+
+
 class Nearest(LogisticClassifier):
     kind = "nearest-mean"
 

@@ -19,67 +19,6 @@ from ser_core.audio import AUDIO_EXTENSIONS
 from ser_core.errors import DatasetError, SerError
 from ser_core.labels import CANONICAL, canonical, ordered
 
-#: Per-corpus emotion code (as written in the original file names) -> canonical label.
-CORPUS_LABELS: dict[str, dict[str, str]] = {
-    "ravdess": {
-        "01": "neutral",
-        "02": "calm",
-        "03": "happy",
-        "04": "sad",
-        "05": "angry",
-        "06": "fearful",
-        "07": "disgust",
-        "08": "surprised",
-    },
-    "emodb": {
-        "W": "angry",
-        "L": "boredom",
-        "E": "disgust",
-        "A": "fearful",
-        "F": "happy",
-        "T": "sad",
-        "N": "neutral",
-    },
-    "emovo": {
-        "dis": "disgust",
-        "gio": "happy",
-        "neu": "neutral",
-        "pau": "fearful",
-        "rab": "angry",
-        "sor": "surprised",
-        "tri": "sad",
-    },
-    "crema-d": {
-        "ANG": "angry",
-        "DIS": "disgust",
-        "FEA": "fearful",
-        "HAP": "happy",
-        "NEU": "neutral",
-        "SAD": "sad",
-    },
-    "ased": {
-        "n1": "neutral",
-        "f2": "fearful",
-        "h3": "happy",
-        "s4": "sad",
-        "a5": "angry",
-    },
-    "tess": {
-        "angry": "angry",
-        "disgust": "disgust",
-        "fear": "fearful",
-        "happy": "happy",
-        "neutral": "neutral",
-        "ps": "surprised",
-        "sad": "sad",
-    },
-}
-
-#: Layout names accepted by `detect` and as a ``layout:PATH`` prefix, in detection priority order.
-LAYOUTS: tuple[str, ...] = ("folders", "ravdess", "emodb", "emovo", "crema-d", "tess", "ased", "csv")
-
-_LAYOUT_ALIASES = {"folder": "folders", "crema": "crema-d", "cremad": "crema-d", "emo-db": "emodb"}
-
 #: Share of a folder's audio files that must match one layout for `detect` to pick it.
 MAJORITY = 0.8
 
@@ -95,88 +34,37 @@ class Item:
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class Parsed:
     """What a file name says; `label` None means it matched the layout but is excluded (e.g. RAVDESS song)."""
 
     label: str | None
     speaker: str | None
 
 
-_RAVDESS = re.compile(r"(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)")
-_EMODB = re.compile(r"(\d\d)([a-z]\d\d)([A-Z])([a-z]{0,2})")
-_EMOVO = re.compile(r"([a-z]{3})-([fm]\d+)-([a-z]+\d*)", re.IGNORECASE)
-_CREMA = re.compile(r"(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})")
-_TESS = re.compile(r"([OY]AF)_(.+)_([A-Za-z]+)", re.IGNORECASE)
-# emotion letter + number, sentence, repetition, gender, speaker; one name is upper case in v1
-_ASED = re.compile(r"([a-z]\d)-(\d\d)-(\d\d)-(0[12])-(\d\d)", re.IGNORECASE)
+@dataclass(frozen=True)
+class Layout:
+    """A folder layout: `parse(path, root)` says what one audio file's name or place means (a
+    `Parsed`, or None when the file does not follow the layout); items get `corpus` (the layout's
+    name unless registered otherwise; None: the folder's own name)."""
+
+    name: str
+    parse: Callable[[Path, Path], Parsed | None]
+    corpus: str | None = None
+    aliases: tuple[str, ...] = ()
 
 
-def _code(corpus: str, code: str) -> str | None:
-    return CORPUS_LABELS[corpus].get(code)
+def layouts() -> dict[str, Layout]:
+    """Registered folder layouts (`ser_register_dataset_layouts`), in detection priority order:
+    the built-ins first (`ser_core.default_plugins.layouts`), then plugins'."""
+    from ser_core.registries import registered
+
+    found = registered("ser_register_dataset_layouts").items()
+    return {name: Layout(name, reg.value, **{"corpus": name, **reg.info}) for name, reg in found}
 
 
-def _ravdess(path: Path, root: Path) -> _Parsed | None:
-    m = _RAVDESS.fullmatch(path.stem)
-    if not m or (label := _code("ravdess", m[3])) is None:
-        return None
-    speech = m[2] == "01" and m[1] in ("01", "03")
-    return _Parsed(label if speech else None, f"ravdess:{m[7]}")
-
-
-def _emodb(path: Path, root: Path) -> _Parsed | None:
-    m = _EMODB.fullmatch(path.stem)
-    if not m or (label := _code("emodb", m[3])) is None:
-        return None
-    return _Parsed(label, f"emodb:{m[1]}")
-
-
-def _emovo(path: Path, root: Path) -> _Parsed | None:
-    m = _EMOVO.fullmatch(path.stem)
-    if not m or (label := _code("emovo", m[1].lower())) is None:
-        return None
-    return _Parsed(label, f"emovo:{m[2].lower()}")
-
-
-def _crema(path: Path, root: Path) -> _Parsed | None:
-    m = _CREMA.fullmatch(path.stem)
-    if not m or (label := _code("crema-d", m[3])) is None:
-        return None
-    return _Parsed(label, f"crema-d:{m[1]}")
-
-
-def _tess(path: Path, root: Path) -> _Parsed | None:
-    m = _TESS.fullmatch(path.stem)
-    if not m or (label := _code("tess", m[3].lower())) is None:
-        return None
-    return _Parsed(label, f"tess:{m[1].upper()}")
-
-
-def _ased(path: Path, root: Path) -> _Parsed | None:
-    m = _ASED.fullmatch(path.stem)
-    if not m or (label := _code("ased", m[1].lower())) is None:
-        return None
-    return _Parsed(label, f"ased:{m[5]}")  # the speaker field alone names the person (01-65)
-
-
-def _folders(path: Path, root: Path) -> _Parsed | None:
-    parts = path.relative_to(root).parts
-    if len(parts) < 2:
-        return None
-    try:
-        return _Parsed(canonical(parts[0]), None)
-    except SerError:
-        return None
-
-
-_PARSERS: dict[str, Callable[[Path, Path], _Parsed | None]] = {
-    "folders": _folders,
-    "ravdess": _ravdess,
-    "emodb": _emodb,
-    "emovo": _emovo,
-    "crema-d": _crema,
-    "tess": _tess,
-    "ased": _ased,
-}
+def layout_names() -> list[str]:
+    """Every name `detect` may answer and a ``layout:PATH`` prefix may give (CSV manifests too)."""
+    return [*layouts(), "csv"]
 
 
 def _audio_files(root: Path) -> list[Path]:
@@ -212,9 +100,10 @@ def _split_spec(spec: str | os.PathLike[str]) -> tuple[str | None, Path]:
     m = re.fullmatch(r"([A-Za-z][\w-]+):(.+)", spec)
     if not m or Path(spec).exists():
         return None, Path(spec).expanduser()
-    name = _LAYOUT_ALIASES.get(m[1].lower(), m[1].lower())
-    if name not in LAYOUTS:
-        raise DatasetError(f"{spec}: unknown dataset layout {m[1]!r}; supported: {', '.join(LAYOUTS)}")
+    aliases = {alias: layout.name for layout in layouts().values() for alias in layout.aliases}
+    name = aliases.get(m[1].lower(), m[1].lower())
+    if name not in layout_names():
+        raise DatasetError(f"{spec}: unknown dataset layout {m[1]!r}; supported: {', '.join(layout_names())}")
     return name, Path(m[2]).expanduser()
 
 
@@ -224,18 +113,19 @@ def _check_exists(path: Path) -> None:
 
 
 def _detect_dir(root: Path, files: list[Path]) -> str:
-    counts = {name: sum(parse(f, root) is not None for f in files) for name, parse in _PARSERS.items()}
-    best = max(_PARSERS, key=lambda name: counts[name])  # ties go to the earlier layout in LAYOUTS
+    known = layouts()
+    counts = {name: sum(layout.parse(f, root) is not None for f in files) for name, layout in known.items()}
+    best = max(known, key=lambda name: counts[name])  # ties go to the layout registered first
     if counts[best] >= MAJORITY * len(files):
         return best
     raise DatasetError(
         f"{root}: cannot tell the dataset layout ({len(files)} audio files, at most {counts[best]} match one "
-        f"layout); supported: {', '.join(LAYOUTS)}; name one explicitly as LAYOUT:PATH"
+        f"layout); supported: {', '.join(layout_names())}; name one explicitly as LAYOUT:PATH"
     )
 
 
 def detect(path: str | os.PathLike[str]) -> str:
-    """Name of the layout of `path` (one of `LAYOUTS`), from a ``layout:`` prefix or its file names."""
+    """Name of the layout of `path` (one of `layout_names()`), from a ``layout:`` prefix or its file names."""
     layout, root = _split_spec(path)
     _check_exists(root)
     if layout is not None:
@@ -243,7 +133,7 @@ def detect(path: str | os.PathLike[str]) -> str:
     if root.is_file():
         if root.suffix.lower() == ".csv":
             return "csv"
-        raise DatasetError(f"{root}: not a corpus folder or .csv manifest; supported: {', '.join(LAYOUTS)}")
+        raise DatasetError(f"{root}: not a corpus folder or .csv manifest; supported: {', '.join(layout_names())}")
     files = _audio_files(root)
     return _detect_dir(root, files)
 
@@ -288,11 +178,11 @@ def _read_csv(manifest: Path) -> list[Item]:
 
 def _read_dir(root: Path, layout: str, files: list[Path]) -> list[Item]:
     """Items of the files matching `layout`; files that match no layout rule are skipped."""
-    parse = _PARSERS[layout]
-    corpus = (root.resolve().name or "folders") if layout == "folders" else layout
+    found = layouts()[layout]
+    corpus = found.corpus or root.resolve().name or layout
     items = []
     for f in files:
-        parsed = parse(f, root)
+        parsed = found.parse(f, root)
         if parsed is not None and parsed.label is not None:
             items.append(Item(f, parsed.label, parsed.speaker, corpus))
     return items

@@ -58,6 +58,15 @@ def ser_register_exporters(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def ser_register_dataset_layouts(register: Callable[..., None]) -> None:
+    """Register corpus folder layouts (`ser train -d PATH` detects them; `NAME:PATH` forces one):
+    `register(name, parse, corpus=NAME, aliases=())`. `parse(path, root)` returns a
+    `ser_core.datasets.Parsed(label, speaker)` for a file that follows the layout (label None:
+    it does, but is left out) or None; items get `corpus` (None: the folder's own name). A folder
+    is detected as the layout most of its files follow, layouts registered earlier winning ties."""
+
+
+@hookspec
 def ser_default_models(register: Callable[..., None]) -> None:
     """Register model artifacts shipped with a plugin: `register(profile, path)`."""
 

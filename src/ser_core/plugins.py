@@ -25,6 +25,7 @@ DEFAULT_PLUGINS = (
     "ser_core.default_plugins.catalogue",
     "ser_core.default_plugins.classifiers",
     "ser_core.default_plugins.exporters",
+    "ser_core.default_plugins.layouts",
     "ser_core.default_plugins.timeline",
     "ser_core.default_plugins.whisper",
 )
