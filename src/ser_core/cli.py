@@ -84,23 +84,12 @@ def _accept(profile: str | None, accept: bool, accept_all: bool) -> None:
     """Store consent for restricted backends as asked on the command line."""
     if not (accept or accept_all):
         return
-    from ser_core import consent, registries
-    from ser_core.backend import licence_of
-    from ser_core.profiles import get_profile
+    from ser_core import consent
     from ser_core.settings import get_settings
 
     settings = get_settings()
-    wanted = (
-        [p for p in registries.profiles().values() if p.restricted]
-        if accept_all
-        else [get_profile(profile or settings.default_profile)]
-    )
-    backends = registries.backends()
-    for p in wanted:
-        if not p.restricted or p.backend_id not in backends:
-            continue
-        consent.store(settings).grant(p.backend_id, licence_of(backends[p.backend_id].info))
-        err.print(f"consent stored for restricted backend {p.backend_id}", highlight=False)
+    for backend_id in consent.grant_for(settings, None if accept_all else profile or settings.default_profile):
+        err.print(f"consent stored for restricted backend {backend_id}", highlight=False)
 
 
 @app.callback(invoke_without_command=True)
@@ -212,7 +201,6 @@ def analyze(
     from ser_core.batch import expand
     from ser_core.exports import exporter, render, words_csv
     from ser_core.settings import get_settings
-    from ser_core.tasks import runner
 
     if disable_timeouts:  # an environment variable, so that worker processes see it too
         os.environ["SER_DISABLE_TIMEOUTS"] = "true"
@@ -253,14 +241,13 @@ def analyze(
         if output is not None:
             check_writable(output)  # fail now, not after the work
         _adapt(adapt, files, kwargs, jobs)
-        for path in files:
-            try:
-                result = runner(kwargs).analyze(path)
-            except ser_core.errors.AudioError as exc:
-                if len(files) == 1:
-                    raise
-                err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-                failures.append({"path": str(path), "error": str(exc)})
+        for path, result in ser_core.analyze_many(files, **kwargs):
+            if isinstance(result, SerError):
+                # a bad input is recorded and the others go on; a bad model or profile stops all
+                if len(files) == 1 or not isinstance(result, ser_core.errors.AudioError):
+                    raise result
+                err.print(f"[bold red]error:[/] {escape(str(result))}", highlight=False, soft_wrap=True)
+                failures.append({"path": str(path), "error": str(result)})
                 continue
             results.append(result)
             for warning in result.warnings:

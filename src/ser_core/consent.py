@@ -115,6 +115,23 @@ def how(settings: Any, backend_id: str) -> str | None:
     return None
 
 
+def grant_for(settings: Any, profile: str | None) -> list[str]:
+    """Store consent to the restricted backend of `profile` (None: of every restricted profile)
+    where it is installed; returns the backend ids consented to."""
+    from ser_core import registries
+    from ser_core.backend import licence_of
+    from ser_core.profiles import get_profile
+
+    profiles = [p for p in registries.profiles().values() if p.restricted] if profile is None else [get_profile(profile)]
+    backends = registries.backends()
+    granted = []
+    for each in profiles:
+        if each.restricted and each.backend_id in backends:
+            store(settings).grant(each.backend_id, licence_of(backends[each.backend_id].info))
+            granted.append(each.backend_id)
+    return granted
+
+
 def require(settings: Any, profile: str, backend_id: str, licence: Licence) -> None:
     """Return if the user consented to `backend_id` (see the module docstring), else raise."""
     if how(settings, backend_id) is not None:
