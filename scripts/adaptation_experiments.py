@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchmark_robustness import CORPORA, LABELS, fit, probs_for, uar
 from corpora import corpora_dir
 
-from ser_core.api import load_features
-from ser_core.backend import get_backend
+from ser_core.plugins.lookup import get_backend
+from ser_core.training.api import load_features
 
 
 def standardised(x: np.ndarray, ref: np.ndarray | None = None, shift_only: bool = False) -> np.ndarray:

@@ -23,7 +23,7 @@ Usage (from the repository root, with the project venv; the machine is shared, s
   pooled over the clean signal's speech extent. `gain`: a gain drawn uniformly in +-6 dB.
   Every augmented signal is clipped to [-1, 1].
 * Vectors: the backend's own `embed` (the speech-extent pooling `ser evaluate` uses; for `orig` the
-  project's feature cache via `ser_core.extract.extract`, so `orig` equals what quality.py sees).
+  project's feature cache via `ser_core.training.extract.extract`, so `orig` equals what quality.py sees).
   Cached as /tmp/sercache-aug/<backend>/<corpus>/<aug>.npy (rows in `load_dataset` order).
   `--frames` (hf_whisper, orig only) also stores the speech-extent frames of layers 2-6 in
   float16 for pooling experiments (scripts/pooling_experiments.py).
@@ -70,7 +70,7 @@ SR = 16000
 
 
 def items(corpus: str):
-    from ser_core.datasets import load_dataset
+    from ser_core.training.datasets import load_dataset
 
     return load_dataset(CORPORA_DIR / corpus)
 
@@ -80,7 +80,7 @@ def groups_of(corpus: str, its) -> np.ndarray:
     if corpus != "ravdess":
         return speakers
     order = sorted(set(speakers))
-    chunks = np.array_split(np.array(order, dtype=object), 6)  # as ser_core.api._speaker_folds
+    chunks = np.array_split(np.array(order, dtype=object), 6)  # as ser_core.training.api._speaker_folds
     fold = {s: k for k, chunk in enumerate(chunks) for s in chunk}
     return np.array([f"fold{fold[s]}" for s in speakers], dtype=object)
 
@@ -106,7 +106,7 @@ def augment(signal: np.ndarray, aug: str, path: Path, seed: int = 0) -> np.ndarr
 
         y = librosa.effects.pitch_shift(x, sr=SR, n_steps=float(aug[2:]))
     elif aug.startswith("ns"):
-        from ser_core.vad import speech_extent
+        from ser_core.contract.signals import speech_extent
 
         start, end = speech_extent(signal)
         seg = x[int(start * SR) : max(int(end * SR), int(start * SR) + 1)]
@@ -130,10 +130,10 @@ def aug_path(backend: str, corpus: str, aug: str, seed: int = 0) -> Path:
 
 
 def extract_corpus(backend_id: str, corpus: str, aug: str, seed: int, frames: bool) -> None:
-    from ser_core.audio import load_audio
-    from ser_core.backend import get_backend_by_id
-    from ser_core.extract import extract
-    from ser_core.vad import speech_extent
+    from ser_core.contract.signals import speech_extent
+    from ser_core.pipeline.audio import load_audio
+    from ser_core.plugins.lookup import get_backend_by_id
+    from ser_core.training.extract import extract
 
     out = aug_path(backend_id, corpus, aug, seed)
     if out.is_file() and not (frames and aug == "orig"):
@@ -195,7 +195,7 @@ def extract_corpus(backend_id: str, corpus: str, aug: str, seed: int, frames: bo
 
 
 def lda(shrinkage: float = 0.6):
-    from ser_core.classifier import ShrinkageLDAClassifier
+    from ser_core.models.classifiers import ShrinkageLDAClassifier
 
     return ShrinkageLDAClassifier(shrinkage=shrinkage)
 

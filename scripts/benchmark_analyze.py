@@ -30,12 +30,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 import ser_core
-from ser_core.analysis import get_model
 from ser_core.atomic_files import atomic_write_text
-from ser_core.audio import SAMPLE_RATE, load_audio
-from ser_core.backend import get_backend
+from ser_core.pipeline.analysis import get_model
+from ser_core.pipeline.audio import SAMPLE_RATE, load_audio
+from ser_core.plugins.lookup import get_backend, get_transcriber
 from ser_core.settings import Settings
-from ser_core.transcriber import get_transcriber
 
 
 def recording(seconds: float, seed: int) -> np.ndarray:

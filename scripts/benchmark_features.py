@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np  # noqa: E402
 from corpora import corpora_dir  # noqa: E402
 
-from ser_core.audio import load_audio  # noqa: E402
-from ser_core.backend import get_backend  # noqa: E402
-from ser_core.datasets import load_dataset  # noqa: E402
+from ser_core.pipeline.audio import load_audio  # noqa: E402
+from ser_core.plugins.lookup import get_backend  # noqa: E402
+from ser_core.training.datasets import load_dataset  # noqa: E402
 
 
 def main() -> None:

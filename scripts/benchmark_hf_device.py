@@ -37,8 +37,8 @@ def speechlike(seconds: float, f0: float, seed: int) -> np.ndarray:
 def backend_on(device: str):
     from ser_backend_hf.settings import get_hf_settings
 
-    from ser_core import plugins
-    from ser_core.backend import get_backend, get_backend_by_id
+    from ser_core.plugins import manager as plugins
+    from ser_core.plugins.lookup import get_backend, get_backend_by_id
     from ser_core.settings import get_settings
 
     os.environ["SER_HF_DEVICE"] = device

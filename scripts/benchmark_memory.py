@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 from ser_core.atomic_files import atomic_write_text
-from ser_core.audio import SAMPLE_RATE, load_audio
+from ser_core.pipeline.audio import SAMPLE_RATE, load_audio
 
 
 def write_recording(path: Path, seconds: float, seed: int) -> float:

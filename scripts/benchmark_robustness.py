@@ -2,7 +2,7 @@
 
     python scripts/benchmark_robustness.py [--profile fast|accurate] [--per-label 40]
 
-Conditions (`ser_core.channels.CONDITIONS`: telephone, GSM, mp3 32 kbit/s, babble at 10 dB,
+Conditions (`ser_core.training.channels.CONDITIONS`: telephone, GSM, mp3 32 kbit/s, babble at 10 dB,
 white/pink noise at 15 dB, rooms with RT60 0.3-0.9 s, peak -25 dBFS, clipping, the first 1.0 s of
 speech) are applied to the test side only, each clip with its own seed. The test side of each
 corpus is a fixed stratified draw of `--per-label` clips per label (seed 0), the same for every
@@ -23,7 +23,7 @@ shipped models are trained; also reported "adapted", each test corpus and condit
 by its own statistics as `ser analyze --adapt` does). Calibration: ECE (15 bins) of the LOCO predictions on clean audio: raw;
 with a temperature from leave-one-corpus-out inside the three training corpora (nested, "new
 corpus"); and with the geometric mean of that and a temperature from 20 % held-out speakers of the
-training corpora ("shipped", as `ser_core.api.calibrate` does); a reliability diagram
+training corpora ("shipped", as `ser_core.training.api.calibrate` does); a reliability diagram
 `docs/reliability-<profile>.png`.
 
 Writes reports/robustness-<profile>.json. Vectors are cached under the user cache directory.
@@ -44,18 +44,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
-from ser_core import channels
-from ser_core.adaptation import Normalised, SourceStats
-from ser_core.api import heldout_speakers
 from ser_core.atomic_files import atomic_write_bytes, atomic_write_text
-from ser_core.audio import load_audio
-from ser_core.backend import get_backend
-from ser_core.calibration import fit_temperature, scale
-from ser_core.classifier import DEFAULT_KIND, make_classifier
-from ser_core.datasets import load_dataset
-from ser_core.extract import backend_fingerprint, extract
-from ser_core.metrics import calibration_report, classification_report
+from ser_core.models.adaptation import Normalised, SourceStats
+from ser_core.models.calibration import fit_temperature, scale
+from ser_core.models.classifiers import DEFAULT_KIND
+from ser_core.pipeline.audio import load_audio
+from ser_core.plugins.lookup import get_backend, make_classifier
 from ser_core.settings import get_settings
+from ser_core.training import channels
+from ser_core.training.api import heldout_speakers
+from ser_core.training.datasets import load_dataset
+from ser_core.training.extract import backend_fingerprint, extract
+from ser_core.training.metrics import calibration_report, classification_report
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
 CORPORA = ("emodb", "emovo", "ravdess", "ased")
@@ -120,7 +120,7 @@ class Vectors:
 
 def fit(x: np.ndarray, y: list[str], weights: np.ndarray | None = None, standardised: np.ndarray | None = None):
     """The default classifier over `x`, and an adapted head over the same rows `standardised` per
-    corpus when given (as `ser_core.api.Trainer` fits them)."""
+    corpus when given (as `ser_core.training.api.Trainer` fits them)."""
     def head(vectors: np.ndarray):
         return make_classifier(DEFAULT_KIND).fit(vectors, y, sample_weight=weights)
 
@@ -203,7 +203,7 @@ def main() -> None:
         for held in CORPORA:
             train_corpora = [c for c in CORPORA if c != held]
             model = fit(*training(train_corpora))
-            # the temperature as `ser_core.api.calibrate` fits it, from the training corpora only:
+            # the temperature as `ser_core.training.api.calibrate` fits it, from the training corpora only:
             # nested LOCO (new corpus) and held-out speakers (new speaker), and their geometric mean
             # (the adapted head's alike, each held-out corpus or speaker group by its own statistics)
             inner_p, inner_a, inner_t = [], [], []

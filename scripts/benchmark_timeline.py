@@ -38,15 +38,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 import ser_core
-from ser_core.api import _fit, features_of
-from ser_core.artifacts import Model, ModelMeta
 from ser_core.atomic_files import atomic_write_text
-from ser_core.audio import SAMPLE_RATE, load_audio
-from ser_core.backend import get_backend
-from ser_core.classifier import DEFAULT_KIND
-from ser_core.datasets import load_dataset
-from ser_core.metrics import classification_report
-from ser_core.vad import speech_regions
+from ser_core.models.artifacts import Model, ModelMeta
+from ser_core.models.classifiers import DEFAULT_KIND
+from ser_core.pipeline.audio import SAMPLE_RATE, load_audio
+from ser_core.pipeline.vad import speech_regions
+from ser_core.plugins.lookup import get_backend
+from ser_core.training.api import _fit, features_of
+from ser_core.training.datasets import load_dataset
+from ser_core.training.metrics import classification_report
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
 CORPORA = ("emodb", "emovo", "ravdess")

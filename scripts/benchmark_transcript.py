@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
 from ser_core.atomic_files import atomic_write_text
-from ser_core.audio import load_audio
+from ser_core.pipeline.audio import load_audio
+from ser_core.pipeline.vad import speech_regions
+from ser_core.plugins.lookup import get_transcriber
 from ser_core.settings import Settings
-from ser_core.transcriber import get_transcriber
-from ser_core.vad import speech_regions
 
 STATEMENTS = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
 

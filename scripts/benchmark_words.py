@@ -50,11 +50,11 @@ from corpora import ROOT, corpora_dir
 
 import ser_core
 from ser_core.atomic_files import atomic_write_text
-from ser_core.audio import SAMPLE_RATE, load_audio
-from ser_core.datasets import load_dataset
+from ser_core.pipeline.audio import SAMPLE_RATE, load_audio
+from ser_core.pipeline.vad import PAD, speech_regions
+from ser_core.plugins.lookup import get_transcriber
 from ser_core.settings import get_settings
-from ser_core.transcriber import get_transcriber
-from ser_core.vad import PAD, speech_regions
+from ser_core.training.datasets import load_dataset
 
 LANGUAGES = {"ravdess": "en", "emodb": "de", "emovo": "it"}
 STATEMENTS = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}

@@ -2,7 +2,7 @@
 corpora (the benchmark uses 40 per label): for each held-out corpus, the model is trained on the
 other three (training copies, corpora balanced, as shipped) and its temperature is fit without
 the held-out corpus, by leave-one-corpus-out inside the three ("new corpus"), on 20 % held-out
-speakers of the three ("new speaker"), or as their geometric mean (what `ser_core.api.calibrate`
+speakers of the three ("new speaker"), or as their geometric mean (what `ser_core.training.api.calibrate`
 ships); "oracle" is fit on the held-out corpus itself. Prints each and the ECE over all four.
 
     python scripts/calibration_experiments.py [--profile fast|accurate]
@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchmark_robustness import CORPORA, LABELS, Vectors, fit, probs_for, stable_seed
 from corpora import corpora_dir
 
-from ser_core.api import heldout_speakers
-from ser_core.backend import get_backend
-from ser_core.calibration import fit_temperature, scale
-from ser_core.datasets import load_dataset
-from ser_core.metrics import calibration_report
+from ser_core.models.calibration import fit_temperature, scale
+from ser_core.plugins.lookup import get_backend
+from ser_core.training.api import heldout_speakers
+from ser_core.training.datasets import load_dataset
+from ser_core.training.metrics import calibration_report
 
 
 def main() -> None:

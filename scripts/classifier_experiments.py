@@ -5,7 +5,7 @@ Usage (from the repository root, with the project venv):
     .venv/bin/python scripts/classifier_experiments.py --dump      # once: cache vectors to /tmp/clf_data
     .venv/bin/python scripts/classifier_experiments.py [NAME ...]  # evaluate candidates (all by default)
 
-* Vectors come from `ser_core.api.load_features(..., get_backend("fast"))` and are dumped to
+* Vectors come from `ser_core.training.api.load_features(..., get_backend("fast"))` and are dumped to
   /tmp/clf_data/{emodb,emovo,ravdess}.npz so that later runs see one fixed version of the features.
 * Protocol: Emo-DB and EMOVO leave-one-speaker-out; RAVDESS (actors 01-18) six actor-grouped folds of
   three sorted, contiguous actors. Only training-fold statistics are used (no speaker normalisation).
@@ -34,8 +34,8 @@ CORPORA = ("emodb", "emovo", "ravdess")
 
 
 def dump() -> None:
-    from ser_core.api import load_features
-    from ser_core.backend import get_backend
+    from ser_core.plugins.lookup import get_backend
+    from ser_core.training.api import load_features
 
     DATA.mkdir(parents=True, exist_ok=True)
     root = Path(os.environ.get("SER_CORPORA", "/work/shared/corpora"))
@@ -61,7 +61,7 @@ def load(corpus: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _project_kind(kind: str, **params):
     sys.path.insert(0, str(ROOT / "src"))
-    from ser_core.classifier import make_classifier
+    from ser_core.plugins.lookup import make_classifier
 
     return lambda: make_classifier(kind, **params)
 

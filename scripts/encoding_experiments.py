@@ -41,7 +41,7 @@ the 1259 utterance functionals (`pool`)?
   frequencies divided by the frame count, then square-rooted (Hellinger / power normalisation).
 * Variants per encoder: `enc` (encoding alone), `func+enc` (concatenated with the functionals),
   `func|enc` (late fusion: sum of the two models' log-probabilities). `func` is the baseline.
-  Classifiers: ser_core.classifier.ShrinkageLDAClassifier (kind shrinkage_lda, its defaults) and
+  Classifiers: ser_core.models.classifiers.ShrinkageLDAClassifier (kind shrinkage_lda, its defaults) and
   LogisticClassifier (C = 0.01). Fixed hyper-parameters for every corpus (no per-fold tuning).
 * Metrics: UAR (balanced accuracy), WA (accuracy), macro-F1, pooled over all test folds.
 * `--rtf`: one-thread wall seconds of the extra per-utterance work (active-frame selection,
@@ -255,7 +255,7 @@ def encode_fold(
 
 def fit_predict(kind: str, x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
     """Log-probabilities of the test rows, columns in sorted label order."""
-    from ser_core.classifier import LogisticClassifier, ShrinkageLDAClassifier
+    from ser_core.models.classifiers import LogisticClassifier, ShrinkageLDAClassifier
 
     model = ShrinkageLDAClassifier() if kind == "lda" else LogisticClassifier(c=0.01)
     model.fit(x[train], list(y[train]))

@@ -11,7 +11,7 @@ Usage (from the repository root, with the project venv):
 * Protocol: Emo-DB and EMOVO leave-one-speaker-out, RAVDESS six actor-grouped folds (1-3, ..., 16-18).
   No speaker normalisation: the only statistics are those of StandardScaler fitted on the training fold.
 * Classifier: StandardScaler + multinomial LogisticRegression (lbfgs, balanced class weights, as in
-  ser_core.classifier.LogisticClassifier); `--c` sweeps its C.
+  ser_core.models.classifiers.LogisticClassifier); `--c` sweeps its C.
 * Metrics: UAR (balanced accuracy), WA (accuracy), macro-F1, pooled over all test folds' predictions
   (each file is predicted exactly once).
 * `--rtf` times frames+pool per file on one thread (decoding excluded) and reports wall/audio seconds

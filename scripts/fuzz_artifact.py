@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of `ser_core.artifacts.load_model` with atheris (libFuzzer).
+"""Coverage-guided fuzzing of `ser_core.models.artifacts.load_model` with atheris (libFuzzer).
 
 Each input is the bytes of a `.npz` model file. Any exception other than `SerError` is a crash, and
 so is an error message that is not one line starting with the path, or a loaded model whose
@@ -25,9 +25,9 @@ from fuzzing import check_message, fuzz
 with atheris.instrument_imports(include=["ser_core", "numpy.lib", "json"]):
     import numpy as np
 
-    from ser_core.artifacts import Model, ModelMeta, load_model
-    from ser_core.classifier import LogisticClassifier, ShrinkageLDAClassifier
     from ser_core.errors import SerError
+    from ser_core.models.artifacts import Model, ModelMeta, load_model
+    from ser_core.models.classifiers import LogisticClassifier, ShrinkageLDAClassifier
 
 # zipfile is imported before this script runs (by the interpreter's start-up), so it is instrumented
 # in place; the zip parser is where most of the format's branches are.

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of `ser_core.audio.load_audio` with atheris (libFuzzer).
+"""Coverage-guided fuzzing of `ser_core.pipeline.audio.load_audio` with atheris (libFuzzer).
 
 Each input is one byte choosing an extension libsndfile owns, then the file's bytes. Any exception
 other than `SerError` is a crash, and so is an error message that is not one line starting with the
@@ -23,8 +23,8 @@ with atheris.instrument_imports(include=["ser_core", "soundfile"]):
     import numpy as np
     import soundfile as sf
 
-    from ser_core.audio import load_audio
     from ser_core.errors import SerError
+    from ser_core.pipeline.audio import load_audio
 
 EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".au", ".caf", ".w64", ".rf64", ".oga", ".snd")
 WORK = Path(tempfile.gettempdir()) / "ser-fuzz" / "audio"

@@ -23,7 +23,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 
-from ser_core.audio import SAMPLE_RATE, load_audio
+from ser_core.pipeline.audio import SAMPLE_RATE, load_audio
 
 CLIPS = [  # RAVDESS actor 03: emotion codes 01 neutral, 03 happy, 04 sad, 05 angry, 06 fearful, 07 disgust
     "03-01-01-01-01-01-03", "03-01-05-02-02-01-03", "03-01-05-02-01-02-03", "03-01-04-02-01-01-03",

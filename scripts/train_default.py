@@ -1,9 +1,9 @@
 """Train a shipped default model on Emo-DB + EMOVO + RAVDESS 01-18 + ASED over the six labels the
 first three share (ASED has five of them), with one training copy of every clip through a random
-recording channel (`ser_core.channels.training_copies`) and one of 1-2 s of its speech
-(`ser_core.channels.speech_crop`), each corpus weighing the same, and a
+recording channel (`ser_core.training.channels.training_copies`) and one of 1-2 s of its speech
+(`ser_core.training.channels.speech_crop`), each corpus weighing the same, and a
 temperature calibrated by leave-one-corpus-out; features standardised per corpus
-(`ser_core.adaptation`), and leave-one-corpus-out also reported with the test corpus
+(`ser_core.models.adaptation`), and leave-one-corpus-out also reported with the test corpus
 standardised by its own statistics (`ser analyze --adapt`).
 
     python scripts/train_default.py [--profile fast|accurate] [--augment 1]
@@ -28,7 +28,7 @@ from corpora import ROOT, corpora_dir
 
 import ser_core
 from ser_core.atomic_files import atomic_write_text
-from ser_core.backend import get_backend
+from ser_core.plugins.lookup import get_backend
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
 CORPORA = ("emodb", "emovo", "ravdess", "ased")

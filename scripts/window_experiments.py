@@ -7,7 +7,7 @@ Usage (from the repository root, with the project venv):
 
 * Features: the `fast` backend. Frames are computed once per file; the utterance vector is
   `pool(frames)` and window vectors come from `embed_windows(frames, window_spans(dur, L, 1.0))`
-  (exactly what `ser_core.analysis.analyze` does for the timeline), for L = 2.0 s and 1.5 s.
+  (exactly what `ser_core.pipeline.analysis.analyze` does for the timeline), for L = 2.0 s and 1.5 s.
   Utterances no longer than L have no windows (their only "window" would be the utterance itself).
 * Protocol: Emo-DB and EMOVO leave-one-speaker-out; RAVDESS actors 01-18 in six folds of three
   sorted, contiguous actors. No speaker normalisation. Metrics pooled over all test folds.
@@ -56,9 +56,9 @@ VARIANTS = ("utt", "utt+w2", "utt+w1.5", "utt*3+w2", "w2only")
 
 
 def _embed_file(path: str) -> dict[str, np.ndarray | float]:
-    from ser_core.analysis import window_spans
-    from ser_core.audio import duration_seconds, load_audio
-    from ser_core.backend import get_backend
+    from ser_core.pipeline.analysis import window_spans
+    from ser_core.pipeline.audio import duration_seconds, load_audio
+    from ser_core.plugins.lookup import get_backend
 
     backend = get_backend("fast")
     signal = load_audio(path)
@@ -74,7 +74,7 @@ def _embed_file(path: str) -> dict[str, np.ndarray | float]:
 
 
 def extract(jobs: int) -> None:
-    from ser_core.datasets import load_dataset
+    from ser_core.training.datasets import load_dataset
 
     CACHE.mkdir(parents=True, exist_ok=True)
     for corpus in CORPORA:
@@ -136,7 +136,7 @@ def _log(p: np.ndarray) -> np.ndarray:
 def run(task: tuple[str, str]) -> dict:
     corpus, kind = task
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from ser_core.classifier import make_classifier
+    from ser_core.plugins.lookup import make_classifier
 
     data = load(corpus)
     groups = data["g"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_core import plugins, transcriber
+from ser_core.plugins import manager as plugins
 from ser_core.settings import get_settings
 
 SR = 16000
@@ -33,7 +33,6 @@ def isolated(tmp_path_factory, monkeypatch):
     yield root
     get_settings.cache_clear()
     plugins.reset()
-    transcriber.clear_cache()
 
 
 def voice(
@@ -123,7 +122,7 @@ def spoken(tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
     """Two espeak-ng sentences with silence around and between them, at 16 kHz.
 
     Returns the path and the (start, end) seconds of each sentence's audio."""
-    from ser_core.audio import load_audio
+    from ser_core.pipeline.audio import load_audio
 
     root = tmp_path_factory.mktemp("spoken")
     parts, spans, t = [np.zeros(int(1.5 * SR), np.float32)], [], 1.5

@@ -12,15 +12,16 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import ser_core
-from ser_core.adaptation import MIN_FILES, SourceStats, source_of
-from ser_core.api import Features, Trainer, leave_one_corpus_out
-from ser_core.artifacts import load_model
-from ser_core.backend import get_backend
-from ser_core.calibration import scale
 from ser_core.cli import app
-from ser_core.datasets import Item
 from ser_core.errors import ArtifactError, DatasetError
-from ser_core.metrics import classification_report
+from ser_core.models.adaptation import MIN_FILES, SourceStats
+from ser_core.models.artifacts import load_model
+from ser_core.models.calibration import scale
+from ser_core.plugins.lookup import get_backend
+from ser_core.training.api import Features, Trainer, leave_one_corpus_out
+from ser_core.training.datasets import Item
+from ser_core.training.extract import source_of
+from ser_core.training.metrics import classification_report
 
 from .conftest import SR, STYLES, voice
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ser_core.alignment import clamp_to_speech, label_words, split_sentences, timeline_rows
-from ser_core.results import Segment, Word
+from ser_core.contract.results import Segment, Word
+from ser_core.pipeline.alignment import clamp_to_speech, label_words, split_sentences, timeline_rows
 
 
 def seg(start, end, label, p=0.8):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import ser_core
-from ser_core.adaptation import SourceStats
-from ser_core.artifacts import Model, load_model
-from ser_core.backend import get_backend
 from ser_core.errors import ArtifactError
+from ser_core.models.adaptation import SourceStats
+from ser_core.models.artifacts import Model, load_model
+from ser_core.plugins.lookup import get_backend
 
 
 def _rewrite(src, dst, change):

@@ -1,4 +1,4 @@
-"""Tests for `ser_core.audio`: every input is synthesised into tmp_path."""
+"""Tests for `ser_core.pipeline.audio`: every input is synthesised into tmp_path."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_core import audio
-from ser_core.audio import SAMPLE_RATE, duration_seconds, is_silent, load_audio
 from ser_core.errors import AudioError
+from ser_core.pipeline import audio
+from ser_core.pipeline.audio import SAMPLE_RATE, duration_seconds, is_silent, load_audio
 from ser_core.settings import get_settings
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")

@@ -10,9 +10,9 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import ser_core
-from ser_core.batch import REPORT_NAME, expand
 from ser_core.cli import app
 from ser_core.errors import AudioError
+from ser_core.runs.batch import REPORT_NAME, expand
 
 from .conftest import SR, voice
 

@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from ser_core.budget import Budget, Runner, budget_for, is_transient
 from ser_core.cli import app
 from ser_core.errors import AnalysisTimeout, AudioError, WorkerCrashed
+from ser_core.runs.budget import Budget, Runner, budget_for, is_transient
 from ser_core.settings import get_settings
 
 from .conftest import SR, voice
@@ -82,7 +82,7 @@ def test_dead_worker_is_a_transient_failure_retried_with_backoff(tmp_path, train
         pid = runner._worker.process.pid
         killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))  # dies in the middle of the work
         killer.start()
-        with caplog.at_level(logging.WARNING, logger="ser_core.budget"):
+        with caplog.at_level(logging.WARNING, logger="ser_core.runs.budget"):
             result = runner.analyze(long)
         killer.join()
     assert result.duration == pytest.approx(300.0)
@@ -119,7 +119,8 @@ def test_cli_timeout_exit_code_and_disable_flag(tmp_path, trained_model, monkeyp
 
 
 def test_batch_records_timeouts_and_goes_on(tmp_path, trained_model, monkeypatch) -> None:
-    from ser_core import batch, registries
+    from ser_core.plugins import registries
+    from ser_core.runs import batch
 
     monkeypatch.setenv("SER_PIECE_SECONDS", "10")
     monkeypatch.setenv("SER_FAST_TIMEOUT_SECONDS", "0.05")

@@ -11,15 +11,15 @@ import pytest
 import soundfile as sf
 
 import ser_core
-from ser_core import channels
-from ser_core.api import Features, Trainer
-from ser_core.artifacts import Model, load_model
-from ser_core.calibration import fit_temperature, scale
-from ser_core.datasets import Item
 from ser_core.errors import ArtifactError
-from ser_core.exports import render
-from ser_core.metrics import calibration_report
+from ser_core.models.artifacts import Model, load_model
+from ser_core.models.calibration import fit_temperature, scale
+from ser_core.pipeline.exports import render
 from ser_core.settings import get_settings
+from ser_core.training import channels
+from ser_core.training.api import Features, Trainer
+from ser_core.training.datasets import Item
+from ser_core.training.metrics import calibration_report
 
 from .conftest import SR, voice
 
@@ -149,8 +149,8 @@ def test_balanced_corpora_weigh_alike_whatever_their_size() -> None:
 
 
 def test_copies_of_each_kind_are_cached_apart_and_differ(corpus) -> None:
-    from ser_core.api import copy_vectors, load_features
-    from ser_core.backend import get_backend
+    from ser_core.plugins.lookup import get_backend
+    from ser_core.training.api import copy_vectors, load_features
 
     backend = get_backend("fast")
     data = load_features([corpus], backend)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser_core import channels
-from ser_core.audio import block_db
-from ser_core.bandwidth import BandStats
+from ser_core.pipeline.audio import block_db
+from ser_core.pipeline.bandwidth import BandStats
+from ser_core.training import channels
 
 from .conftest import SR, voice
 
@@ -115,7 +115,7 @@ def test_bandwidth_warnings(speech) -> None:
 
 
 def test_mp3_at_32_kbps_is_heavily_compressed_and_128_is_not() -> None:
-    from ser_core.audio import load_audio
+    from ser_core.pipeline.audio import load_audio
 
     from .conftest import espeak
 

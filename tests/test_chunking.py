@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ser_core.chunking import chunked
+from ser_core.contract.encoders import chunked
 
 
 def test_chunked_keeps_time_alignment():

@@ -7,13 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from ser_core.classifier import (
-    LogisticClassifier,
-    ShrinkageLDAClassifier,
-    classifier_kinds,
-    make_classifier,
-)
 from ser_core.errors import ArtifactError
+from ser_core.models.classifiers import LogisticClassifier, ShrinkageLDAClassifier
+from ser_core.plugins.lookup import classifier_kinds, make_classifier
 
 LABELS = ("angry", "neutral", "sad")
 

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from ser_core.artifacts import load_model
-from ser_core.classifier import DEFAULT_KIND
 from ser_core.cli import app
+from ser_core.models.artifacts import load_model
+from ser_core.models.classifiers import DEFAULT_KIND
 
 from .conftest import SR, voice
 

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ser_core.cli import app
-from ser_core.compare import Thresholds, compare
 from ser_core.errors import DatasetError
+from ser_core.training.compare import Thresholds, compare
 
 LOOSE = {"max_segments_per_minute": 1000.0, "min_median_segment_seconds": 0.0}
 
@@ -59,8 +59,8 @@ def test_cli_compare_require_pass(corpus, tmp_path) -> None:
 
 
 def test_runs_of_one_label_go_on_across_pauses() -> None:
-    from ser_core.compare import _runs
-    from ser_core.results import Segment
+    from ser_core.contract.results import Segment
+    from ser_core.training.compare import _runs
 
     def seg(start: float, end: float, label: str) -> Segment:
         return Segment(start=start, end=end, label=label, confidence=1.0, probabilities={label: 1.0})

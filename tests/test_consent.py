@@ -8,11 +8,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ser_core import plugins, registries
-from ser_core.backend import get_backend
 from ser_core.cli import app
+from ser_core.contract.hookspecs import hookimpl
 from ser_core.errors import ConsentError
-from ser_core.hookspecs import hookimpl
+from ser_core.plugins import manager as plugins
+from ser_core.plugins import registries
+from ser_core.plugins.lookup import get_backend
 from ser_core.settings import get_settings
 
 from .test_hooks import LoudnessBackend
@@ -146,7 +147,7 @@ def test_corrupt_store_is_no_consent_and_never_overwritten(caplog, content):
 
 
 def test_doctor_reports_consent(monkeypatch):
-    from ser_core.doctor import run_checks
+    from ser_core.operations.doctor import run_checks
 
     checks = {c.name: c for c in run_checks(get_settings())}
     assert checks["consent emotion2vec"].status == "warn"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_core.datasets import Item, detect, load_dataset, summary
-from ser_core.default_plugins.layouts import CORPUS_LABELS
+from ser_core.builtin_plugins.layouts import CORPUS_LABELS
 from ser_core.errors import DatasetError
+from ser_core.training.datasets import Item, detect, load_dataset, summary
 
 SR = 16000
 

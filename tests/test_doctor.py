@@ -8,8 +8,8 @@ import json
 from typer.testing import CliRunner
 
 from ser_core.cli import app
-from ser_core.plugins import reset
-from ser_core.profiles import get_profile
+from ser_core.plugins.lookup import get_profile
+from ser_core.plugins.manager import reset
 from ser_core.settings import get_settings
 
 runner = CliRunner()

@@ -13,17 +13,18 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 import ser_core
-from ser_core import plugins, registries
-from ser_core.artifacts import Model, load_model
-from ser_core.backend import get_backend_by_id
 from ser_core.cli import app
+from ser_core.models.artifacts import Model, load_model
+from ser_core.plugins import manager as plugins
+from ser_core.plugins import registries
+from ser_core.plugins.lookup import get_backend_by_id
 
 from .conftest import SR, STYLES, voice
 
 runner = CliRunner()
 
 FAKE_MEDIUM = """
-from ser_core.hookspecs import hookimpl
+from ser_core.contract.hookspecs import hookimpl
 from ser_backend_handcrafted import HandcraftedBackend
 
 class Medium(HandcraftedBackend):

@@ -10,8 +10,8 @@ from pathlib import Path
 import soundfile as sf
 from typer.testing import CliRunner
 
-from ser_core import plugins
 from ser_core.cli import app
+from ser_core.plugins import manager as plugins
 
 from .conftest import SR, voice
 

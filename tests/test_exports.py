@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from ser_core.exports import render, words_csv
-from ser_core.results import AnalysisResult, Segment, Sentence, TimelineRow, Word
+from ser_core.contract.results import AnalysisResult, Segment, Sentence, TimelineRow, Word
+from ser_core.pipeline.exports import render, words_csv
 
 
 @pytest.fixture

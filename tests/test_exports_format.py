@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from ser_core.exports import render
-from ser_core.results import AnalysisResult, TimelineRow
+from ser_core.contract.results import AnalysisResult, TimelineRow
+from ser_core.pipeline.exports import render
 
 ROWS = [
     TimelineRow(start=1.001, end=2.0, emotion="angry", confidence=0.8, text="one"),  # 1.001 * 1000 < 1001

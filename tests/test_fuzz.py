@@ -30,11 +30,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ser_core import artifacts
-from ser_core.artifacts import Model, ModelMeta, load_model
-from ser_core.audio import load_audio
-from ser_core.classifier import ShrinkageLDAClassifier
 from ser_core.errors import ArtifactError, AudioError
+from ser_core.models import artifacts
+from ser_core.models.artifacts import Model, ModelMeta, load_model
+from ser_core.models.classifiers import ShrinkageLDAClassifier
+from ser_core.pipeline.audio import load_audio
 
 FUZZ = settings(
     max_examples=int(os.environ.get("SER_FUZZ_EXAMPLES", "150")),  # raise it for a longer local run
@@ -609,8 +609,8 @@ def test_zip_bomb_refused_before_unpacking(tmp_path: Path, monkeypatch: pytest.M
 
 _CAPPED = """
 import re, resource, sys
-from ser_core.artifacts import load_model
-from ser_core.audio import load_audio
+from ser_core.models.artifacts import load_model
+from ser_core.pipeline.audio import load_audio
 from ser_core.errors import SerError
 
 load_model(sys.argv[2]); load_audio(sys.argv[3])  # warm up: imports, plugins

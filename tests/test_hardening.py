@@ -29,11 +29,11 @@ from typer.testing import CliRunner
 
 import ser_core
 from ser_core import atomic_files as ser_io
-from ser_core import batch
-from ser_core.artifacts import Model, load_model
 from ser_core.cli import app
 from ser_core.errors import AudioError, OutputError, TranscriberError
-from ser_core.model_packs import MODEL_FILES, Pack, pack_dir
+from ser_core.models.artifacts import Model, load_model
+from ser_core.pipeline.model_packs import MODEL_FILES, Pack, pack_dir
+from ser_core.runs import batch
 
 from .conftest import SR, voice
 
@@ -235,7 +235,7 @@ def test_unwritable_train_and_evaluate_fail_before_the_work(
     corpus: Path, unwritable: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, cause = unwritable
-    extracted = _spy(monkeypatch, ser_core.api, "load_features")
+    extracted = _spy(monkeypatch, ser_core.training.api, "load_features")
     out = folder / "model.npz"
     done = runner.invoke(app, ["train", "-d", str(corpus), "--out", str(out), "--no-progress"])
     assert done.exit_code == OutputError.exit_code
@@ -549,8 +549,8 @@ def test_two_processes_train_to_the_same_files(tmp_path: Path, corpus: Path) -> 
 
 _EXTRACT = """
 import numpy as np
-from ser_core.backend import get_backend
-from ser_core.extract import extract
+from ser_core.plugins.lookup import get_backend
+from ser_core.training.extract import extract
 paths = sorted(Path(sys.argv[2]).glob("*.wav"))
 out = extract(paths, get_backend("fast"))
 assert out.ok.all(), out.failures
@@ -559,8 +559,8 @@ np.save(sys.argv[3] + f"-{__import__('os').getpid()}.npy", out.vectors)
 
 
 def test_two_processes_extract_into_the_same_feature_cache(tmp_path: Path, corpus: Path) -> None:
-    from ser_core.backend import get_backend
-    from ser_core.extract import extract
+    from ser_core.plugins.lookup import get_backend
+    from ser_core.training.extract import extract
 
     _race(_EXTRACT, str(tmp_path), str(corpus), str(tmp_path / "vectors"))
     results = [np.load(p) for p in sorted(tmp_path.glob("vectors-*.npy"))]
@@ -609,7 +609,7 @@ _JOIN = """
 import logging
 logging.basicConfig(level=logging.INFO)
 sys.path.insert(0, sys.argv[2])
-from ser_core.model_packs import MODEL_FILES, Pack, pack_dir
+from ser_core.pipeline.model_packs import MODEL_FILES, Pack, pack_dir
 pack = Pack(
     "synthetic",
     ("ser-test-pack-a", "ser-test-pack-b"),

@@ -11,13 +11,16 @@ import pytest
 import soundfile as sf
 
 import ser_core
-from ser_core import hookspecs, plugins, registries
-from ser_core.backend import EmbeddingBackend, get_backend
-from ser_core.classifier import LogisticClassifier, make_classifier
-from ser_core.hookspecs import hookimpl
-from ser_core.results import Segment, TimelineRow, Word
+from ser_core.contract import hookspecs
+from ser_core.contract.backend import EmbeddingBackend
+from ser_core.contract.hookspecs import hookimpl
+from ser_core.contract.results import Segment, TimelineRow, Word
+from ser_core.contract.transcriber import Transcriber, Transcript
+from ser_core.models.classifiers import LogisticClassifier
+from ser_core.plugins import manager as plugins
+from ser_core.plugins import registries
+from ser_core.plugins.lookup import get_backend, make_classifier
 from ser_core.settings import get_settings
-from ser_core.transcriber import Transcriber, Transcript
 
 from .conftest import SR, voice
 
@@ -63,7 +66,7 @@ class BackendPlugin:
 def test_hook_ser_register_backends():
     plugins.get_plugin_manager().register(BackendPlugin(), name="loudness-plugin")
     registries.refresh()
-    from ser_core.backend import backend_ids, get_backend_by_id
+    from ser_core.plugins.lookup import backend_ids, get_backend_by_id
 
     assert "loudness" in backend_ids() and "handcrafted" in backend_ids()
     backend = get_backend_by_id.__wrapped__("loudness")
@@ -87,8 +90,8 @@ class TinyProfile:
 def test_hook_ser_register_profiles(corpus, tmp_path):
     from typer.testing import CliRunner
 
-    from ser_core.budget import budget_for
     from ser_core.cli import app
+    from ser_core.runs.budget import budget_for
 
     plugins.get_plugin_manager().register(TinyProfile(), name="tiny-plugin")
     registries.refresh()
@@ -149,7 +152,7 @@ class TakesLayout:
 
     @hookimpl
     def ser_register_dataset_layouts(self, register):
-        from ser_core.datasets import Parsed
+        from ser_core.training.datasets import Parsed
 
         def parse(path, root):
             parts = path.stem.split("__")
@@ -159,7 +162,7 @@ class TakesLayout:
 
 
 def test_hook_ser_register_dataset_layouts(tmp_path):
-    from ser_core.datasets import detect, load_dataset
+    from ser_core.training.datasets import detect, load_dataset
 
     root = tmp_path / "my-corpus"
     root.mkdir()
@@ -214,7 +217,7 @@ def test_hook_ser_register_classifiers(corpus, tmp_path):
     report = ser_core.evaluate([corpus], classifier="nearest-mean")
     assert report["uar"] >= 0.9
     result = ser_core.train([corpus], out=tmp_path / "m.npz", classifier="nearest-mean")
-    loaded = ser_core.artifacts.load_model(result.path)
+    loaded = ser_core.models.artifacts.load_model(result.path)
     assert loaded.meta.classifier == "nearest-mean" and isinstance(loaded.classifier, Nearest)
     assert isinstance(make_classifier("logistic"), LogisticClassifier)
 
@@ -312,7 +315,7 @@ def test_hook_ser_default_models(trained_model, tmp_path):
 
     plugins.get_plugin_manager().register(Ships(), name="ships")
     registries.refresh()
-    assert ser_core.api.model_path_for("loud") == trained_model
+    assert ser_core.training.api.model_path_for("loud") == trained_model
 
 
 class ConstantTimeline:

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ser_core.backend import get_backend
+from ser_core.builtin_plugins.catalogue import PROFILES as CATALOGUE
 from ser_core.cli import app
-from ser_core.default_plugins.catalogue import PROFILES as CATALOGUE
 from ser_core.errors import ProfileError
-from ser_core.profiles import get_profile
+from ser_core.plugins.lookup import get_backend, get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -12,8 +12,8 @@ import soundfile as sf
 import soxr
 
 import ser_core
-from ser_core.audio import LOUDNESS_STEP, SAMPLE_RATE, load_audio, loudness, stream_audio
-from ser_core.pieces import pieces
+from ser_core.pipeline.audio import LOUDNESS_STEP, SAMPLE_RATE, load_audio, loudness, stream_audio
+from ser_core.pipeline.pieces import pieces
 from ser_core.settings import get_settings
 
 from .conftest import SPOKEN, SR, espeak, voice

@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 
 import ser_core
-from ser_core.analysis import window_spans
-from ser_core.artifacts import load_model
 from ser_core.errors import ProfileError
+from ser_core.models.artifacts import load_model
+from ser_core.pipeline.analysis import window_spans
 from ser_core.settings import get_settings
 
 from .conftest import SR, voice
@@ -45,8 +45,8 @@ def test_grouped_folds(corpus):
 
 
 def test_second_evaluation_uses_feature_cache(corpus):
-    from ser_core.api import load_features
-    from ser_core.backend import get_backend
+    from ser_core.plugins.lookup import get_backend
+    from ser_core.training.api import load_features
 
     backend = get_backend("fast")
     first = load_features([corpus], backend)
@@ -56,12 +56,12 @@ def test_second_evaluation_uses_feature_cache(corpus):
 
 
 def test_parallel_extraction_matches_serial(corpus):
-    from ser_core.api import load_features
-    from ser_core.backend import get_backend
+    from ser_core.plugins.lookup import get_backend
+    from ser_core.training.api import load_features
 
     backend = get_backend("fast")
-    serial = ser_core.extract.extract(
-        [i.path for i in ser_core.datasets.load_dataset(corpus)], backend, cache=False
+    serial = ser_core.training.extract.extract(
+        [i.path for i in ser_core.training.datasets.load_dataset(corpus)], backend, cache=False
     )
     parallel = load_features([corpus], backend, jobs=2)
     np.testing.assert_allclose(serial.vectors, parallel.vectors, rtol=1e-5)

@@ -6,9 +6,10 @@ import logging
 
 import pytest
 
-from ser_core import plugins, registries
-from ser_core.backend import get_backend
 from ser_core.errors import ProfileError
+from ser_core.plugins import manager as plugins
+from ser_core.plugins import registries
+from ser_core.plugins.lookup import get_backend
 
 
 def _fake_distribution(root, name, module, body):
@@ -21,7 +22,7 @@ def _fake_distribution(root, name, module, body):
 
 
 GOOD = """
-from ser_core.hookspecs import hookimpl
+from ser_core.contract.hookspecs import hookimpl
 from ser_backend_handcrafted import HandcraftedBackend
 
 class Renamed(HandcraftedBackend):
@@ -60,7 +61,7 @@ def test_env_restricts_entry_point_plugins(monkeypatch):
     monkeypatch.setenv("SER_PLUGINS", "")
     plugins.reset()
     assert not plugins.get_plugin_manager().has_plugin("handcrafted")
-    assert plugins.get_plugin_manager().has_plugin("ser_core.default_plugins.timeline")  # built-ins stay
+    assert plugins.get_plugin_manager().has_plugin("ser_core.builtin_plugins.timeline")  # built-ins stay
     with pytest.raises(ProfileError, match="pip install ser-backend-handcrafted"):
         get_backend("fast")
     monkeypatch.setenv("SER_PLUGINS", "handcrafted, other")
@@ -69,8 +70,8 @@ def test_env_restricts_entry_point_plugins(monkeypatch):
 
 
 OVERRIDE = """
-from ser_core.hookspecs import hookimpl
-from ser_core.classifier import LogisticClassifier
+from ser_core.contract.hookspecs import hookimpl
+from ser_core.models.classifiers import LogisticClassifier
 
 class Mine(LogisticClassifier):
     pass
@@ -88,11 +89,11 @@ def test_an_entry_point_overrides_a_built_in_and_says_so(tmp_path, monkeypatch, 
     with caplog.at_level(logging.WARNING):
         kinds = registries.classifiers()
     assert kinds["logistic"].__module__ == "ser_mine_mod"  # built-ins register first, plugins win
-    assert "'logistic' from plugin 'ser-mine' replaces the one from plugin 'ser_core.default_plugins.classifiers'" in caplog.text
+    assert "'logistic' from plugin 'ser-mine' replaces the one from plugin 'ser_core.builtin_plugins.classifiers'" in caplog.text
 
 
 def test_a_wrapper_on_a_register_hook_is_refused():
-    from ser_core.hookspecs import hookimpl
+    from ser_core.contract.hookspecs import hookimpl
 
     class Wrapping:
         @hookimpl(wrapper=True)
@@ -106,8 +107,8 @@ def test_a_wrapper_on_a_register_hook_is_refused():
 
 
 def test_reset_forgets_every_loaded_thing(trained_model):
-    from ser_core.analysis import get_model
-    from ser_core.backend import get_backend_by_id
+    from ser_core.pipeline.analysis import get_model
+    from ser_core.plugins.lookup import get_backend_by_id
 
     backend, model = get_backend_by_id("handcrafted"), get_model("fast", trained_model)
     assert get_backend_by_id("handcrafted") is backend and get_model("fast", trained_model) is model
@@ -119,7 +120,7 @@ def test_reset_forgets_every_loaded_thing(trained_model):
 
 
 def test_first_party_plugins_register_their_profiles_as_the_catalogue_lists_them():
-    from ser_core.default_plugins.catalogue import PROFILES
+    from ser_core.builtin_plugins.catalogue import PROFILES
 
     found = registries.registered("ser_register_profiles")
     provided = {name: reg for name, reg in found.items() if not reg.info.get("catalogue")}
@@ -135,14 +136,14 @@ def test_the_plugin_author_surface_imports_nothing_heavy():
     import sys
 
     code = (
-        "import sys, ser_core.hookspecs; "
+        "import sys, ser_core.contract.hookspecs; "
         "print(sorted(m for m in sys.modules if m.startswith('ser_core') or m in ('numpy', 'torch', 'scipy')))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "['ser_core', 'ser_core._version', 'ser_core.hookspecs']"
+    assert loaded.strip() == "['ser_core', 'ser_core._version', 'ser_core.contract', 'ser_core.contract.hookspecs']"
     # the public API still resolves, lazily
     code = "import ser_core; print(ser_core.analyze.__module__, ser_core.__version__ != '')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
-        "ser_core.analysis",
+        "ser_core.pipeline.analysis",
         "True",
     ]

@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from ser_core import batch
 from ser_core.cli import app
+from ser_core.runs import batch
 
 from .conftest import SR, voice
 

@@ -11,13 +11,14 @@ import pytest
 import soundfile as sf
 
 import ser_core
-from ser_core import plugins, registries
-from ser_core.audio import stream_audio
-from ser_core.hookspecs import hookimpl
-from ser_core.pieces import pieces
-from ser_core.results import Word
+from ser_core.contract.hookspecs import hookimpl
+from ser_core.contract.results import Word
+from ser_core.contract.transcriber import Transcriber, Transcript
+from ser_core.pipeline.audio import stream_audio
+from ser_core.pipeline.pieces import pieces
+from ser_core.plugins import manager as plugins
+from ser_core.plugins import registries
 from ser_core.settings import get_settings
-from ser_core.transcriber import Transcriber, Transcript
 
 from .conftest import SR, STYLES, voice
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_core.default_plugins.timeline import build_segments
+from ser_core.builtin_plugins.timeline import build_segments
 
 LABELS = ["happy", "sad"]
 

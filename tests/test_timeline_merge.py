@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_core.default_plugins.timeline import build_segments
+from ser_core.builtin_plugins.timeline import build_segments
 
 LABELS = ["happy", "sad", "angry"]
 HAPPY, SAD = [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ser_core.alignment import timeline_rows
-from ser_core.results import Segment, Word
+from ser_core.contract.results import Segment, Word
+from ser_core.pipeline.alignment import timeline_rows
 
 
 def word(start: float, end: float, text: str, confidence: float) -> Word:

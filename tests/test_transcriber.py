@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import ser_core
-from ser_core.audio import duration_seconds, load_audio
 from ser_core.errors import TranscriberError
-from ser_core.model_packs import PACKS, Pack, is_model_dir, pack_dir, resolve_model
+from ser_core.pipeline.audio import duration_seconds, load_audio
+from ser_core.pipeline.model_packs import PACKS, Pack, is_model_dir, pack_dir, resolve_model
+from ser_core.pipeline.vad import speech_regions
+from ser_core.plugins.lookup import get_transcriber
 from ser_core.settings import get_settings
-from ser_core.transcriber import get_transcriber
-from ser_core.vad import speech_regions
 
 from .conftest import SPOKEN
 
@@ -165,7 +165,7 @@ def test_split_pack_with_a_bad_checksum_leaves_nothing(tmp_path, monkeypatch):
 def test_base_pack_joins_concurrently(tmp_path):
     """Two processes joining the real base pack at once: both get the same, verified model."""
     code = (
-        "import sys; from pathlib import Path; from ser_core.model_packs import PACKS, pack_dir; "
+        "import sys; from pathlib import Path; from ser_core.pipeline.model_packs import PACKS, pack_dir; "
         "print(pack_dir(PACKS['base'], Path(sys.argv[1])))"
     )
     procs = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_core.audio import load_audio
-from ser_core.vad import merge_regions, silero_available, speech_regions
+from ser_core.pipeline.audio import load_audio
+from ser_core.pipeline.vad import merge_regions, silero_available, speech_regions
 
 from .conftest import SR, voice
 

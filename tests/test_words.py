@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_core.alignment import clamp_to_speech, split_sentences, tidy
-from ser_core.default_plugins.whisper import (
+from ser_core.builtin_plugins.whisper import (
     FasterWhisperTranscriber,
     _clips,
     replaced,
     resplice,
     unheard,
 )
-from ser_core.model_packs import PACKS
-from ser_core.results import Word
+from ser_core.contract.results import Word
+from ser_core.pipeline.alignment import clamp_to_speech, split_sentences, tidy
+from ser_core.pipeline.model_packs import PACKS
 from ser_core.settings import Settings
 
 from .conftest import SR, espeak
@@ -156,7 +156,7 @@ def test_every_utterance_of_a_long_repetitive_recording_gets_its_words(tmp_path,
     voices: packed into one window, Whisper base used to stop after the first one (6 words of 72
     came back) and glue what it heard across the pauses."""
     import ser_core
-    from ser_core.audio import load_audio
+    from ser_core.pipeline.audio import load_audio
     from ser_core.settings import get_settings
 
     monkeypatch.setenv("SER_VAD", "silero")

@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ser_core import __version__
-from ser_core.classifier import DEFAULT_KIND
 from ser_core.errors import SerError
+from ser_core.models.classifiers import DEFAULT_KIND
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Speech emotion recognition.")
 out = Console()
@@ -84,7 +84,7 @@ def _accept(profile: str | None, accept: bool, accept_all: bool) -> None:
     """Store consent for restricted backends as asked on the command line."""
     if not (accept or accept_all):
         return
-    from ser_core import consent
+    from ser_core.plugins import consent
     from ser_core.settings import get_settings
 
     settings = get_settings()
@@ -198,8 +198,8 @@ def analyze(
 ) -> None:
     import ser_core
     from ser_core.atomic_files import atomic_write_text, check_writable
-    from ser_core.batch import expand
-    from ser_core.exports import exporter, render, words_csv
+    from ser_core.pipeline.exports import exporter, render, words_csv
+    from ser_core.runs.batch import expand
     from ser_core.settings import get_settings
 
     if disable_timeouts:  # an environment variable, so that worker processes see it too
@@ -265,7 +265,7 @@ def analyze(
 
 def _formats(asked: list[str] | None) -> list[str]:
     """The output formats asked for (default json), each one a registered exporter."""
-    from ser_core.exports import exporters
+    from ser_core.pipeline.exports import exporters
 
     known = exporters()
     for name in asked or []:
@@ -278,7 +278,7 @@ def _adapt(adapt: bool, files: list[Path], kwargs: dict[str, Any], jobs: int | N
     """With `adapt`, the statistics of the inputs' source into `kwargs` (the analysis takes them)."""
     if not adapt:
         return
-    from ser_core.adaptation import source_of
+    from ser_core.training.extract import source_of
 
     kwargs["source"] = source_of(files, kwargs["profile"], jobs or 1)
     err.print(f"adapting to the statistics of {kwargs['source'].n_files} of the recordings", highlight=False)
@@ -294,7 +294,7 @@ def _batch(
     engine: str = "local",
     address: str | None = None,
 ) -> None:
-    from ser_core import batch
+    from ser_core.runs import batch
 
     with _progress(bar) as start:
         tick = start("analysing", len(items)) if start else None
@@ -524,7 +524,7 @@ def _compare(
     timeline_seconds: float,
     accept: tuple[bool, bool],
 ) -> None:
-    from ser_core.compare import Thresholds, compare
+    from ser_core.training.compare import Thresholds, compare
 
     names = ("min_uar_delta", "min_macro_f1_delta", "max_segments_per_minute", "min_median_segment_seconds")
     try:
@@ -606,8 +606,8 @@ def _report_table(result: dict[str, Any]) -> Table:
 def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    from ser_core.plugins import plugin_infos, skipped_plugins
-    from ser_core.profiles import all_profiles
+    from ser_core.plugins.lookup import all_profiles
+    from ser_core.plugins.manager import plugin_infos, skipped_plugins
 
     infos = plugin_infos()
     skipped = [{"name": s.name, "reason": s.reason} for s in skipped_plugins()]
@@ -632,7 +632,7 @@ def plugins(
             "installed" if profile.name in served else f"not installed: {profile.install}"
         )
         out.print(f"profile {profile.name}: {escape(state)}", highlight=False, soft_wrap=True)
-    from ser_core.classifier import classifier_kinds
+    from ser_core.plugins.lookup import classifier_kinds
 
     out.print(
         f"classifier kinds: {', '.join(sorted(classifier_kinds()))} (default {DEFAULT_KIND})", highlight=False
@@ -645,7 +645,7 @@ def plugins(
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    from ser_core.doctor import healthy, run_checks
+    from ser_core.operations.doctor import healthy, run_checks
     from ser_core.settings import get_settings
 
     checks = run_checks(get_settings())
@@ -679,7 +679,7 @@ app.add_typer(consent_app, name="consent")
 
 @consent_app.command("list", help="Stored consents, and what the environment allows for this run.")
 def consent_list() -> None:
-    from ser_core import consent
+    from ser_core.plugins import consent
     from ser_core.settings import get_settings
 
     settings = get_settings()
@@ -709,7 +709,7 @@ def consent_revoke(
     backend: Annotated[str | None, typer.Argument(help="Backend id, e.g. emotion2vec.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Revoke every stored consent.")] = False,
 ) -> None:
-    from ser_core import consent
+    from ser_core.plugins import consent
     from ser_core.settings import get_settings
 
     if (backend is None) == (not all_):

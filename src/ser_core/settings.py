@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     #: Where `--save-transcript` writes; default `<data_dir>/transcripts`.
     transcripts_dir: Path | None = None
 
-    # Restricted backends (their weights carry their own licence): see ser_core.consent.
+    # Restricted backends (their weights carry their own licence): see ser_core.plugins.consent.
     #: Where consents are stored; default `<data_dir>/restricted_backends_consent.json`.
     restricted_backends_consent_file: Path | None = None
     #: Comma-separated backend ids allowed for this run.
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     #: Allow every restricted backend for this run.
     enable_restricted_backends: bool = False
 
-    #: Turn off every profile's timeout (`SER_<PROFILE>_TIMEOUT_SECONDS`, see ser_core.budget).
+    #: Turn off every profile's timeout (`SER_<PROFILE>_TIMEOUT_SECONDS`, see ser_core.runs.budget).
     disable_timeouts: bool = False
 
     # The quality gate of `ser evaluate --profile A --profile B --require-pass`: every later

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ser_core.backend import EmbeddingBackend
-from ser_core.hookspecs import hookimpl
+from ser_core.contract.backend import EmbeddingBackend
+from ser_core.contract.hookspecs import hookimpl
 
 
 class LoudnessBackend(EmbeddingBackend):

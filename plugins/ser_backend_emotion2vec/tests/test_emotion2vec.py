@@ -9,9 +9,9 @@ from ser_backend_emotion2vec.backend import map_head
 from ser_backend_emotion2vec.tiny import build_tiny_emotion2vec
 
 import ser_core
-from ser_core import plugins
-from ser_core.backend import get_backend, get_backend_by_id
 from ser_core.errors import ArtifactError, ConsentError
+from ser_core.plugins import manager as plugins
+from ser_core.plugins.lookup import get_backend, get_backend_by_id
 from ser_core.settings import get_settings
 
 SR = 16000
@@ -114,7 +114,7 @@ def test_own_head_works_without_training(env, tmp_path):
     backend = get_backend("accurate-research")
     signal = tone(220, 3.0, 0.5, 7)
     # The shipped-by-the-weights head, as a core artifact: same numbers as FunASR's own head.
-    model = ser_core.analysis.get_model("accurate-research")
+    model = ser_core.pipeline.analysis.get_model("accurate-research")
     model.check_backend(backend, "accurate-research")
     ours = dict(
         zip(model.labels, model.predict_proba(backend.pool(backend.frames(signal))[None])[0], strict=True)

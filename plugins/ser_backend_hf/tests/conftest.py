@@ -24,8 +24,8 @@ def reset() -> None:
     """Forget cached settings, backends and plugins (after changing `SER_*` variables)."""
     from ser_backend_hf.settings import get_hf_settings
 
-    from ser_core import plugins
-    from ser_core.backend import get_backend_by_id
+    from ser_core.plugins import manager as plugins
+    from ser_core.plugins.lookup import get_backend_by_id
     from ser_core.settings import get_settings
 
     get_settings.cache_clear()

@@ -61,8 +61,8 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _ct2_dir(name: str, cache_dir: Path) -> Path:
-    pytest.importorskip("ser_core.model_packs", reason="ser_core is not installed")
-    from ser_core.model_packs import PACKS, pack_dir
+    pytest.importorskip("ser_core.pipeline.model_packs", reason="ser_core is not installed")
+    from ser_core.pipeline.model_packs import PACKS, pack_dir
 
     found = pack_dir(PACKS[name], cache_dir)
     if found is None:

@@ -11,8 +11,8 @@ import soundfile as sf
 from ser_backend_hf.convert import hidden_states, log_mel
 
 import ser_core
-from ser_core import registries
 from ser_core.errors import ArtifactError
+from ser_core.plugins import registries
 from ser_core.settings import get_settings
 
 pytestmark = pytest.mark.skipif(
@@ -57,7 +57,7 @@ def two_moods(corpus):
 
 
 def test_frames_are_the_chosen_hidden_states(tiny):
-    backend = ser_core.backend.get_backend("accurate")
+    backend = ser_core.plugins.lookup.get_backend("accurate")
     assert (backend.backend_id, backend.model_id) == ("hf_whisper", "pack:tiny.en")
     signal = tone(200, 3.0, 0.5, 0)
     frames = backend.frames(signal)
@@ -69,7 +69,7 @@ def test_frames_are_the_chosen_hidden_states(tiny):
 
 
 def test_long_audio_is_encoded_in_chunks(tiny):
-    backend = ser_core.backend.get_backend("accurate")
+    backend = ser_core.plugins.lookup.get_backend("accurate")
     frames = backend.frames(tone(150, 41.0, 0.3, 1))
     assert frames.shape[0] == 2050 and np.isfinite(frames).all()
 
@@ -101,7 +101,7 @@ def test_train_analyze_and_fail_closed_on_another_model(tiny, tmp_path, monkeypa
 def test_unknown_pack_is_one_line(tiny, monkeypatch):
     tiny(ACCURATE_MODEL_ID="pack:large")
     with pytest.raises(ArtifactError, match="accurate model 'pack:large': unknown model pack"):
-        ser_core.backend.get_backend("accurate")
+        ser_core.plugins.lookup.get_backend("accurate")
 
 
 @pytest.mark.skipif(
@@ -127,18 +127,18 @@ def test_shipped_accurate_model_works_out_of_the_box(tiny, monkeypatch, tmp_path
 
 def test_weighted_mean_of_layers(tiny, monkeypatch):
     signal = tone(180, 2.0, 0.4, 3)
-    both = ser_core.backend.get_backend("accurate").frames(signal)  # layers 1-2 concatenated
+    both = ser_core.plugins.lookup.get_backend("accurate").frames(signal)  # layers 1-2 concatenated
     tiny(ACCURATE_LAYER_WEIGHTS="1,3")
-    backend = ser_core.backend.get_backend("accurate")
+    backend = ser_core.plugins.lookup.get_backend("accurate")
     assert backend.dim == 2 * 384 and backend.config()["layer_weights"] == [0.25, 0.75]
     np.testing.assert_allclose(backend.frames(signal), 0.25 * both[:, :384] + 0.75 * both[:, 384:], atol=1e-5)
     tiny(ACCURATE_LAYER_WEIGHTS="1,2,3")
     with pytest.raises(ValueError, match="need 2 non-negative weights"):
-        ser_core.backend.get_backend("accurate")
+        ser_core.plugins.lookup.get_backend("accurate")
 
 
 def test_equal_length_clips_are_batched_with_the_same_numbers(tiny):
-    backend = ser_core.backend.get_backend("accurate")
+    backend = ser_core.plugins.lookup.get_backend("accurate")
     assert backend.batch_size == 8
     signals = [tone(150 + 20 * i, 1.5, 0.4, i) for i in range(3)] + [tone(200, 2.2, 0.4, 9)]
     batched = backend.embed_many(signals)
@@ -147,7 +147,7 @@ def test_equal_length_clips_are_batched_with_the_same_numbers(tiny):
 
 
 def test_doctor_sees_a_model_made_for_another_encoder(tiny):
-    from ser_core.doctor import run_checks
+    from ser_core.operations.doctor import run_checks
 
     checks = {c.name: c for c in run_checks(get_settings())}  # builds no backend, loads no weights
     accurate = checks["profile accurate"]
@@ -158,7 +158,7 @@ def test_doctor_sees_a_model_made_for_another_encoder(tiny):
 
 
 def test_fast_and_accurate_compared_on_the_same_folds(tiny, tmp_path):
-    from ser_core.compare import Thresholds, compare
+    from ser_core.training.compare import Thresholds, compare
 
     corpus = two_moods(tmp_path / "corpus")
     result = compare([corpus], ["fast", "accurate"], thresholds=Thresholds(-1.0, -1.0, 1000.0, 0.0))

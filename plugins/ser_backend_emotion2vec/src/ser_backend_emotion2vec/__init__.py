@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from ser_core.hookspecs import hookimpl
+from ser_core.contract.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ser_core.backend import EmbeddingBackend
+from ser_core.contract.backend import EmbeddingBackend
 from ser_core.errors import ArtifactError
 
 DEFAULT_MODEL_ID = "iic/emotion2vec_plus_large"
@@ -140,8 +140,8 @@ class Emotion2vecBackend(EmbeddingBackend):
         accurate-research` works without training: on pooled [mean, std] vectors the classifier is
         softmax(W @ mean + b), exactly what FunASR computes on the mean of the frames; rows for
         "other" and "unknown" are dropped (the softmax renormalises over the rest)."""
-        from ser_core.artifacts import Model, ModelMeta
-        from ser_core.classifier import LogisticClassifier
+        from ser_core.models.artifacts import Model, ModelMeta
+        from ser_core.models.classifiers import LogisticClassifier
 
         proj = self.model.model.proj
         weight = proj.weight.detach().float().cpu().numpy()
@@ -181,7 +181,7 @@ class Emotion2vecBackend(EmbeddingBackend):
     def frames(self, signal: np.ndarray) -> np.ndarray:
         """Frame embeddings at 50 Hz; audio longer than 30 s in chunks overlapping 2 s (attention
         over the whole input would grow quadratically)."""
-        from ser_core.chunking import chunked
+        from ser_core.contract.encoders import chunked
 
         return chunked(signal, self._frames, self.frame_rate, CHUNK_SECONDS, CHUNK_OVERLAP)
 

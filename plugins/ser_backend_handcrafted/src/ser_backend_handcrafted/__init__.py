@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from ser_backend_handcrafted.features import HOP, SAMPLE_RATE, HandcraftedFeatures
-from ser_core.audio import speech_power
-from ser_core.backend import EmbeddingBackend
-from ser_core.hookspecs import hookimpl
+from ser_core.contract.backend import EmbeddingBackend
+from ser_core.contract.hookspecs import hookimpl
+from ser_core.pipeline.audio import speech_power
 
 __version__ = "0.1.0"
 #: Bumped whenever the features change, so old caches and models are never mixed with new ones.
 MODEL_ID = "handcrafted-v3"
-#: Speech level (dBFS, `ser_core.audio.speech_power`) every recording is set to before the
+#: Speech level (dBFS, `ser_core.pipeline.audio.speech_power`) every recording is set to before the
 #: features: level, energy and loudness descriptors depend on the microphone's gain, not only on the
 #: voice (leave-one-corpus-out +0.015 mean UAR, Emo-DB +0.08; docs/performance.md).
 LEVEL_DBFS = -25.0

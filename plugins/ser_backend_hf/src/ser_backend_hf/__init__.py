@@ -13,7 +13,7 @@ import importlib.util
 from importlib import resources
 from pathlib import Path
 
-from ser_core.hookspecs import hookimpl
+from ser_core.contract.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from ser_backend_hf.ct2 import read_index, read_variables
 from ser_core.atomic_files import atomic_directory
-from ser_core.model_packs import sha256_file
+from ser_core.pipeline.model_packs import sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -340,7 +340,7 @@ def pack_encoder_dir(name: str, cache_dir: str | os.PathLike[str]) -> Path:
     when the pack is not installed, `KeyError` for an unknown name."""
     from filelock import FileLock
 
-    from ser_core.model_packs import PACKS, pack_dir
+    from ser_core.pipeline.model_packs import PACKS, pack_dir
 
     if name not in PACKS:
         raise KeyError(f"unknown model pack {name!r}; known: {', '.join(PACKS)}")

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ser_backend_hf.settings import HFSettings, parse_layers, parse_weights
-from ser_core.backend import EmbeddingBackend
-from ser_core.chunking import chunked
+from ser_core.contract.backend import EmbeddingBackend
+from ser_core.contract.encoders import chunked
 
 
 class HiddenStateBackend(EmbeddingBackend):

@@ -1,0 +1,1 @@
+"""Operations: the checks behind `ser doctor`."""

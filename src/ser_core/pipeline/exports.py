@@ -1,0 +1,333 @@
+"""Results as files people use: JSON, CSV, SRT, WebVTT, a terminal table, and an HTML page with a
+picture of the timeline (inline SVG, no scripts, no CDN: it opens offline).
+
+Formats are registered by plugins (`ser_register_exporters`); these six by the built-in plugin
+`ser_core.builtin_plugins.exporters`, through the same hook."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ser_core.contract.results import AnalysisResult, TimelineRow
+from ser_core.errors import OutputError
+
+Failures = Sequence[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """An output format: `render(results, failures)` gives the text of one output."""
+
+    name: str
+    render: Callable[[Sequence[AnalysisResult], Failures], str]
+    extension: str = ".txt"
+    #: Takes exactly one result (a subtitle file, a page): batches write one per input.
+    single_file: bool = False
+    description: str = ""
+
+
+def exporters() -> dict[str, Exporter]:
+    """Every registered output format, by name."""
+    from ser_core.plugins.registries import registered
+
+    out = {}
+    for name, reg in registered("ser_register_exporters").items():
+        out[name] = Exporter(name, reg.value, **reg.info)
+    return out
+
+
+def exporter(name: str) -> Exporter:
+    """The format called `name`, or a one-line error listing the known ones."""
+    known = exporters()
+    if name not in known:
+        raise OutputError(f"unknown format {name!r}; choose one of: {', '.join(known)}")
+    return known[name]
+
+
+COLOURS = {
+    "neutral": "#9e9e9e",
+    "calm": "#80cbc4",
+    "happy": "#fbc02d",
+    "sad": "#1e88e5",
+    "angry": "#e53935",
+    "fearful": "#8e24aa",
+    "disgust": "#43a047",
+    "surprised": "#fb8c00",
+    "boredom": "#8d6e63",
+}
+
+
+def render(results: Sequence[AnalysisResult], fmt: str, failures: Failures = ()) -> str:
+    """One text for all `results` in format `fmt` (single-file formats take exactly one result)."""
+    found = exporter(fmt)
+    if found.single_file and len(results) != 1:
+        raise ValueError(f"--format {fmt} writes one file per input; analyze one file at a time")
+    return found.render(results, failures)
+
+
+def json_text(results: Sequence[AnalysisResult], failures: Failures = ()) -> str:
+    """One result as it is; several (or any failure) as {"results": [...], "failures": [...]}."""
+    if len(results) == 1 and not failures:
+        return results[0].model_dump_json(indent=2) + "\n"
+    payload = {"results": [r.model_dump(mode="json") for r in results], "failures": list(failures)}
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def status_note(result: AnalysisResult) -> str | None:
+    """What a reader must know before trusting the label: no speech, or too little of it."""
+    if result.status == "no_speech":
+        return "no speech"
+    if result.status == "too_short":
+        return f"too short: {result.speech_seconds:.2f} s of speech"
+    return None
+
+
+def overall_text(result: AnalysisResult) -> str:
+    """The overall result in one line: `angry (0.74)`, `no speech`, `sad (0.40), too short: ...`."""
+    if result.label is None:
+        return status_note(result) or "no label"
+    note = status_note(result)
+    sure = ", uncertain" if result.uncertain else ""
+    return f"{result.label} ({result.confidence or 0.0:.2f}{sure})" + (f", {note}" if note else "")
+
+
+def speech_shares(result: AnalysisResult) -> str:
+    """`of the speech: neutral 60%, angry 40%`: what the label is the largest of."""
+    held = [(k, v) for k, v in sorted(result.shares.items(), key=lambda kv: -kv[1]) if v > 0]
+    return "of the speech: " + ", ".join(f"{k} {v:.0%}" for k, v in held) if held else ""
+
+
+def row_text(result: AnalysisResult, row: TimelineRow) -> str:
+    """A row's text; speech in which the transcriber heard no words says so."""
+    return "(no words)" if result.transcriber and not row.words else row.text
+
+
+def timeline_csv(results: Sequence[AnalysisResult]) -> str:
+    """One line per timeline row; a file without speech gets one line with its status only."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "status", "start", "end", "emotion", "confidence", "uncertain", "words", "text"])
+    for result in results:
+        if not result.timeline:
+            writer.writerow([result.path, result.status, "", "", "", "", "", "", ""])
+        for row in result.timeline:
+            writer.writerow(
+                [
+                    result.path,
+                    result.status,
+                    f"{row.start:.3f}",
+                    f"{row.end:.3f}",
+                    row.emotion or "",
+                    _num(row.confidence),
+                    "" if row.emotion is None else str(row.uncertain).lower(),
+                    row.words,
+                    row.text,
+                ]
+            )
+    return buffer.getvalue()
+
+
+def words_csv(result: AnalysisResult) -> str:
+    """The transcript, one word per row, with the emotion of its audio (`--save-transcript`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["start", "end", "text", "probability", "emotion", "confidence"])
+    for w in result.words:
+        writer.writerow(
+            [
+                f"{w.start:.3f}",
+                f"{w.end:.3f}",
+                w.text,
+                _num(w.probability),
+                w.emotion or "",
+                _num(w.confidence),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _stamp(seconds: float, separator: str) -> str:
+    ms = round(seconds * 1000)
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
+
+
+def cue_text(row: TimelineRow, text: str | None = None, note: str | None = None) -> str:
+    """`[emotion confidence] text`; `uncertain` and `note` (e.g. too short) join the tag."""
+    tag = f"{row.emotion or 'no emotion'}{'' if row.confidence is None else f' {row.confidence:.2f}'}"
+    tag += ", uncertain" if row.uncertain else ""
+    tag += f", {note}" if note else ""
+    return f"[{tag}] {row.text if text is None else text}".strip()
+
+
+def subtitles(result: AnalysisResult, vtt: bool) -> str:
+    """SRT or WebVTT: one cue per timeline row, its text prefixed with `[emotion confidence]`; a
+    file without speech gets one cue over its whole length saying so."""
+    out = ["WEBVTT", ""] if vtt else []
+    if vtt:
+        out += [f"NOTE warning: {' '.join(w.replace('-->', '->').split())}\n" for w in result.warnings]
+    note = status_note(result)
+    if not result.timeline:
+        rows = [TimelineRow(start=0.0, end=result.duration, emotion=None, confidence=None, text="")]
+        texts = [f"[{note or 'no emotion'}]"]
+    else:
+        rows = result.timeline
+        texts = [cue_text(row, row_text(result, row), note) for row in rows]
+    for number, (row, text) in enumerate(zip(rows, texts, strict=True), 1):
+        if not vtt:
+            out.append(str(number))
+        sep = "." if vtt else ","
+        out.append(f"{_stamp(row.start, sep)} --> {_stamp(max(row.end, row.start + 0.001), sep)}")
+        # A blank line ends a cue, and "-->" is not allowed inside WebVTT cue text.
+        out.append(" ".join(text.replace("-->", "->").split()))
+        out.append("")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+#: How the table and the page mark a label that is more likely wrong than right.
+UNCERTAIN_KEY = "? uncertain: more likely wrong than right"
+
+
+def table(results: Sequence[AnalysisResult]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(record=True, width=120, file=io.StringIO())
+    for result in results:
+        shares = speech_shares(result)
+        title = f"{result.path}: {overall_text(result)}" + (f"; {shares}" if shares else "")
+        caption = "; ".join(
+            ([UNCERTAIN_KEY] if any(row.uncertain for row in result.timeline) else [])
+            + [f"warning: {w}" for w in result.warnings]
+        )
+        grid = Table(title=title, title_justify="left", caption=caption or None, caption_justify="left")
+        for column in ("start", "end", "emotion", "confidence", "text"):
+            grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
+        for row in result.timeline:
+            grid.add_row(
+                f"{row.start:.2f}",
+                f"{row.end:.2f}",
+                row.emotion or "-",
+                _num(row.confidence)[:4] + ("?" if row.uncertain else ""),
+                row_text(result, row),
+            )
+        console.print(grid)
+    return console.export_text()
+
+
+# --- the HTML page ---------------------------------------------------------------------------------
+
+PX_PER_SECOND = 40
+WAVE_TOP, WAVE_HEIGHT = 10, 80
+BAND_TOP, BAND_HEIGHT = 100, 40
+WORDS_TOP = 160
+
+
+UNCERTAIN_ROW = ' class="uncertain"'
+
+
+def page(result: AnalysisResult) -> str:
+    """A self-contained HTML page: the timeline picture, then the timeline as a table."""
+    e = html.escape
+    labels = sorted({s.label for s in result.segments} | set(result.probabilities), key=list(COLOURS).index)
+    legend = "".join(
+        f'<span class="key"><i style="background:{COLOURS.get(label, "#607d8b")}"></i>{e(label)}</span>'
+        for label in labels
+    )
+    rows = "".join(
+        f"<tr{UNCERTAIN_ROW if r.uncertain else ''}><td>{r.start:.2f}</td><td>{r.end:.2f}</td>"
+        f"<td>{e(r.emotion or '-')}</td><td>{_num(r.confidence)}{' uncertain' if r.uncertain else ''}</td>"
+        f"<td>{e(row_text(result, r))}</td></tr>"
+        for r in result.timeline
+    )
+    warnings = "".join(f'<p class="warning">Warning: {e(w)}.</p>' for w in result.warnings)
+    shares = e(speech_shares(result))
+    probs = ", ".join(
+        f"{e(k)} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
+    )
+    summary = f"{shares}; mean probabilities: {probs}" if shares else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{e(result.path)}: emotion timeline</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+.scroll {{ overflow-x: auto; border: 1px solid #ddd; }}
+.key {{ margin-right: 1em; }} .key i {{ display: inline-block; width: 1em; height: 1em; margin-right: .3em; vertical-align: middle; }}
+table {{ border-collapse: collapse; margin-top: 1em; }} td, th {{ border-bottom: 1px solid #eee; padding: .2em .6em; text-align: left; }}
+svg text {{ font-size: 11px; }}
+tr.uncertain td {{ color: #777; font-style: italic; }} .warning {{ color: #8a5300; }}
+</style></head><body>
+<h1>{e(result.path)}</h1>
+{warnings}
+<p>Overall: <b>{e(overall_text(result))}</b>{f" &mdash; {summary}" if summary else ""}.<br>
+{result.duration:.1f} s, profile {e(result.profile)} ({e(result.backend_id)}: {e(result.backend_model_id)}){
+        f", transcript by {e(result.transcriber)}, language {e(result.language or '?')}"
+        if result.transcriber
+        else ""
+    }.</p>
+<p>{legend}<span class="key">band height and opacity: confidence; hatched: uncertain (more likely wrong than right)</span></p>
+<div class="scroll">{timeline_svg(result)}</div>
+<table><thead><tr><th>start</th><th>end</th><th>emotion</th><th>confidence</th><th>text</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<p><small>ser_core {e(result.ser_core_version)}</small></p>
+</body></html>
+"""
+
+
+def timeline_svg(result: AnalysisResult) -> str:
+    """The picture: energy envelope, emotion bands (opacity = confidence), words under them."""
+    e = html.escape
+    width = max(600, round(result.duration * PX_PER_SECOND)) + 20
+    x = lambda t: 10 + t * PX_PER_SECOND  # noqa: E731
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{WORDS_TOP + 60}" role="img">'
+        '<defs><pattern id="uncertain" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="3" height="6" fill="#fff" fill-opacity="0.6"/></pattern></defs>'
+    ]
+    if result.envelope:
+        step = 1.0 / result.envelope_rate
+        points = " ".join(
+            f"{x(i * step):.1f},{WAVE_TOP + WAVE_HEIGHT * (1 - v) / 2:.1f}"
+            for i, v in enumerate(result.envelope)
+        )
+        lower = " ".join(
+            f"{x(i * step):.1f},{WAVE_TOP + WAVE_HEIGHT * (1 + v) / 2:.1f}"
+            for i, v in reversed(list(enumerate(result.envelope)))
+        )
+        parts.append(f'<polygon points="{points} {lower}" fill="#90a4ae"/>')
+    for start, end in result.speech:
+        parts.append(
+            f'<rect x="{x(start):.1f}" y="{BAND_TOP + BAND_HEIGHT + 2}" width="{(end - start) * PX_PER_SECOND:.1f}" height="3" fill="#455a64"/>'
+        )
+    for s in result.segments:
+        height = BAND_HEIGHT * max(s.confidence, 0.1)
+        parts.append(
+            f'<rect class="segment" data-emotion="{e(s.label)}" x="{x(s.start):.1f}" y="{BAND_TOP + BAND_HEIGHT - height:.1f}" '
+            f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="{COLOURS.get(s.label, "#607d8b")}" '
+            f'fill-opacity="{0.35 + 0.65 * s.confidence:.2f}"><title>{s.start:.2f}-{s.end:.2f} s: {e(s.label)} '
+            f"({s.confidence:.2f}{', uncertain' if s.uncertain else ''})</title></rect>"
+        )
+        if s.uncertain:
+            parts.append(
+                f'<rect class="uncertain" x="{x(s.start):.1f}" y="{BAND_TOP + BAND_HEIGHT - height:.1f}" '
+                f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="url(#uncertain)"/>'
+            )
+    for i, w in enumerate(result.words):
+        y = WORDS_TOP + 14 * (i % 3)  # three staggered lines so neighbouring words do not overlap
+        colour = COLOURS.get(w.emotion or "", "#222")
+        parts.append(f'<text x="{x(w.start):.1f}" y="{y}" fill="{colour}">{e(w.text)}</text>')
+    for t in range(0, int(result.duration) + 1, 5 if result.duration < 120 else 30):
+        parts.append(f'<text x="{x(t):.1f}" y="{WORDS_TOP + 55}" fill="#777">{t}s</text>')
+    parts.append("</svg>")
+    return "".join(parts)
