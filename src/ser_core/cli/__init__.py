@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ser_core.cli import analyze, info, models  # noqa: F401 (their commands register on `app`)
 from ser_core.cli.app import app
+
+# each module registers its commands on `app`, in the order `ser --help` lists them
+from ser_core.cli import analyze, models, info  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 
