@@ -147,3 +147,19 @@ def test_the_plugin_author_surface_imports_nothing_heavy():
         "ser_core.pipeline.analysis",
         "True",
     ]
+
+
+def test_hook_monitoring_sees_each_plugins_registrations():
+    """Register hooks go through pluggy's own caller, so `add_hookcall_monitoring` sees them."""
+    seen = []
+    pm = plugins.get_plugin_manager()
+    undo = pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append((name, [impl.plugin_name for impl in impls])), lambda *args: None
+    )
+    try:
+        registries.refresh()
+        registries.backends()
+    finally:
+        undo()
+    calls = [owners for name, owners in seen if name == "ser_register_backends"]
+    assert ["handcrafted"] in calls  # one call per plugin, each naming it
