@@ -1,5 +1,5 @@
 """Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `batch`, `timeline`,
-`transcript`, `words`, `robustness`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
+`transcript`, `words`, `robustness`, `speakers`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
 
 All but `tests`, `lint`, `fuzz` and `mutants` read `../shared/corpora` (or `SER_CORPORA`).
 """
@@ -85,6 +85,14 @@ def robustness(session: nox.Session) -> None:
         session.install("torch==2.13.0")
         session.install("-e", "plugins/ser_backend_hf[frontend]")
     session.run("python", "scripts/benchmark_robustness.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def speakers(session: nox.Session) -> None:
+    """Who speaks when on conversations composed from the corpora: DER (pyannote.metrics), speaker
+    count, RTF of a GE2E (resemblyzer weights) + agglomerative-clustering prototype (issue 14)."""
+    session.install(*PACKAGES, "torch==2.13.0", "resemblyzer", "pyannote.metrics")
+    session.run("python", "scripts/benchmark_speakers.py", *session.posargs)
 
 
 @nox.session(python="3.11")
