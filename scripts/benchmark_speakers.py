@@ -17,7 +17,8 @@ true number of speakers ("oracle N"). Metrics: diarization error rate (pyannote.
 embedding + clustering.
 
 Variants: `plain`; `level` (each window at -30 dBFS RMS before the encoder, as resemblyzer's own
-preprocessing does); `level+smooth` (and each window's label the majority of the 5 around it).
+preprocessing does); `level+smooth` (and each window's label the majority of the 5 around it);
+`level+region` (one embedding per speech region, the mean of its windows, clustered).
 
 Writes reports/speakers.json.
 """
@@ -45,6 +46,7 @@ from ser_core.training.datasets import load_dataset
 
 CORPORA = ("emodb", "emovo", "ravdess", "ased")
 WINDOW, HOP, STEP = 1.6, 0.4, 0.1  # seconds: encoder window, window hop, labelling resolution
+VARIANTS = ("plain", "level", "level+smooth", "level+region")
 
 
 class GE2E:
@@ -145,6 +147,15 @@ def smoothed(labels: np.ndarray, spans: np.ndarray, width: int = 5) -> np.ndarra
     return out
 
 
+def by_region(vectors: np.ndarray, spans: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One unit vector per run of overlapping windows (a speech region): the mean of its windows;
+    and the window indices of each run, to give every window its region's label."""
+    breaks = np.flatnonzero(spans[1:, 0] >= spans[:-1, 1]) + 1
+    runs = np.split(np.arange(len(vectors)), breaks)
+    means = np.stack([vectors[run].mean(axis=0) for run in runs])
+    return means / np.linalg.norm(means, axis=1, keepdims=True).clip(1e-9), runs
+
+
 def at_level(piece: np.ndarray, dbfs: float = -30.0) -> np.ndarray:
     """The window scaled to `dbfs` RMS, as resemblyzer normalises its input."""
     rms = float(np.sqrt(np.mean(np.square(piece)))) if len(piece) else 0.0
@@ -187,13 +198,18 @@ def main() -> None:
             levelled = encoder.embed(np.stack([encoder.mel(at_level(piece)) for piece in cut]))
             row = {"speakers": n, "seconds": round(len(signal) / SAMPLE_RATE, 1), "windows": len(spans), "dev": k % 2 == 0}
             truth = annotation(reference)
-            for variant, vectors, smooth in (("plain", embedded, False), ("level", levelled, False), ("level+smooth", levelled, True)):
+            regional, runs = by_region(levelled, spans)
+            for variant, vectors, smooth in (
+                ("plain", embedded, False), ("level", levelled, False), ("level+smooth", levelled, True), ("level+region", regional, False)
+            ):
                 for name, clusterer in [("oracle", AgglomerativeClustering(n_clusters=n, metric="cosine", linkage="average"))] + [
                     (f"t{t}", AgglomerativeClustering(n_clusters=None, distance_threshold=t, metric="cosine", linkage="average"))
                     for t in thresholds
                 ]:
                     t0 = time.perf_counter()
                     labels = clusterer.fit_predict(vectors) if len(vectors) > 1 else np.zeros(len(vectors), int)
+                    if variant == "level+region":  # back from regions to their windows
+                        labels = np.concatenate([np.full(len(run), label) for run, label in zip(runs, labels, strict=True)])
                     if smooth:
                         labels = smoothed(labels, spans)
                     der = DiarizationErrorRate(collar=0.25, skip_overlap=True)
@@ -204,9 +220,9 @@ def main() -> None:
                     if name == "oracle" and variant == "plain":
                         row["rtf"] = (cost + time.perf_counter() - t0) / (len(signal) / SAMPLE_RATE)
             rows.append(row)
-            print(n, k, row["seconds"], {v: round(row[v]["oracle"]["der"], 3) for v in ("plain", "level", "level+smooth")}, flush=True)
+            print(n, k, row["seconds"], {v: round(row[v]["oracle"]["der"], 3) for v in VARIANTS}, flush=True)
     summary: dict = {"rtf": float(np.mean([r["rtf"] for r in rows]))}
-    for variant in ("plain", "level", "level+smooth"):
+    for variant in VARIANTS:
         best = min(thresholds, key=lambda t, v=variant: np.mean([r[v][f"t{t}"]["der"] for r in rows if r["dev"]]))
         found: dict = {"threshold_chosen_on_dev": best}
         for n in (2, 3, 4):
