@@ -18,7 +18,9 @@ embedding + clustering.
 
 Variants: `plain`; `level` (each window at -30 dBFS RMS before the encoder, as resemblyzer's own
 preprocessing does); `level+smooth` (and each window's label the majority of the 5 around it);
-`level+region` (one embedding per speech region, the mean of its windows, clustered).
+`level+region` (one embedding per speech region, the mean of its windows, clustered); with
+`--whisper`, `whisper` (the accurate profile's encoder states pooled per window, centred per
+conversation; needs the hf plugin).
 
 Writes reports/speakers.json.
 """
@@ -175,11 +177,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--conversations", type=int, default=12, help="per number of speakers")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--whisper", action="store_true", help="also the accurate profile's Whisper-encoder states")
     args = parser.parse_args()
     from pyannote.metrics.diarization import DiarizationErrorRate
     from sklearn.cluster import AgglomerativeClustering
 
     root, settings, encoder = corpora_dir(), get_settings(), GE2E()
+    variants = VARIANTS + (("whisper",) if args.whisper else ())
+    whisper = None
+    if args.whisper:
+        from ser_core.plugins.lookup import get_backend
+
+        whisper = get_backend("accurate")
     pool = {c: [(str(i.speaker), i.path) for i in load_dataset(root / c)] for c in CORPORA}
     rng = np.random.default_rng(args.seed)
     thresholds = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
@@ -199,9 +208,12 @@ def main() -> None:
             row = {"speakers": n, "seconds": round(len(signal) / SAMPLE_RATE, 1), "windows": len(spans), "dev": k % 2 == 0}
             truth = annotation(reference)
             regional, runs = by_region(levelled, spans)
-            for variant, vectors, smooth in (
-                ("plain", embedded, False), ("level", levelled, False), ("level+smooth", levelled, True), ("level+region", regional, False)
-            ):
+            candidates = [("plain", embedded, False), ("level", levelled, False), ("level+smooth", levelled, True), ("level+region", regional, False)]
+            if whisper is not None:  # windows pooled from the encoder states, centred per conversation
+                states = whisper.embed_windows(whisper.frames(signal), spans)
+                centred = states - states.mean(axis=0)
+                candidates.append(("whisper", centred / np.linalg.norm(centred, axis=1, keepdims=True).clip(1e-9), False))
+            for variant, vectors, smooth in candidates:
                 for name, clusterer in [("oracle", AgglomerativeClustering(n_clusters=n, metric="cosine", linkage="average"))] + [
                     (f"t{t}", AgglomerativeClustering(n_clusters=None, distance_threshold=t, metric="cosine", linkage="average"))
                     for t in thresholds
@@ -220,9 +232,9 @@ def main() -> None:
                     if name == "oracle" and variant == "plain":
                         row["rtf"] = (cost + time.perf_counter() - t0) / (len(signal) / SAMPLE_RATE)
             rows.append(row)
-            print(n, k, row["seconds"], {v: round(row[v]["oracle"]["der"], 3) for v in VARIANTS}, flush=True)
+            print(n, k, row["seconds"], {v: round(row[v]["oracle"]["der"], 3) for v in variants}, flush=True)
     summary: dict = {"rtf": float(np.mean([r["rtf"] for r in rows]))}
-    for variant in VARIANTS:
+    for variant in variants:
         best = min(thresholds, key=lambda t, v=variant: np.mean([r[v][f"t{t}"]["der"] for r in rows if r["dev"]]))
         found: dict = {"threshold_chosen_on_dev": best}
         for n in (2, 3, 4):
