@@ -19,7 +19,8 @@ embedding + clustering.
 Variants: `plain`; `level` (each window at -30 dBFS RMS before the encoder, as resemblyzer's own
 preprocessing does); `level+smooth` (and each window's label the majority of the 5 around it);
 `level+region` (one embedding per speech region, the mean of its windows, clustered); with
-`--whisper`, `whisper` (the accurate profile's encoder states pooled per window, centred per
+`level+spectral` (spectral clustering on a pruned cosine affinity, the count from the eigengap:
+the same for every threshold column); with `--whisper`, `whisper` (the accurate profile's encoder states pooled per window, centred per
 conversation; needs the hf plugin).
 
 Writes reports/speakers.json.
@@ -48,7 +49,7 @@ from ser_core.training.datasets import load_dataset
 
 CORPORA = ("emodb", "emovo", "ravdess", "ased")
 WINDOW, HOP, STEP = 1.6, 0.4, 0.1  # seconds: encoder window, window hop, labelling resolution
-VARIANTS = ("plain", "level", "level+smooth", "level+region")
+VARIANTS = ("plain", "level", "level+smooth", "level+region", "level+spectral")
 
 
 class GE2E:
@@ -158,6 +159,27 @@ def by_region(vectors: np.ndarray, spans: np.ndarray) -> tuple[np.ndarray, list[
     return means / np.linalg.norm(means, axis=1, keepdims=True).clip(1e-9), runs
 
 
+def spectral(vectors: np.ndarray, n: int | None, keep: float = 0.3, most: int = 8) -> np.ndarray:
+    """Spectral clustering of unit vectors (scikit-learn) on a pruned cosine affinity: each row keeps
+    its `keep` share of strongest links, symmetrised; without `n` the count is the largest eigengap
+    of the normalised Laplacian among the first `most` eigenvalues."""
+    from scipy.sparse.csgraph import laplacian
+    from sklearn.cluster import SpectralClustering
+
+    if len(vectors) < 3:
+        return np.zeros(len(vectors), int)
+    affinity = np.clip(vectors @ vectors.T, 0.0, None)
+    cut = np.quantile(affinity, 1 - keep, axis=1, keepdims=True)
+    affinity = np.where(affinity >= cut, affinity, 0.0)
+    affinity = np.maximum(affinity, affinity.T)
+    if n is None:
+        eigen = np.sort(np.linalg.eigvalsh(laplacian(affinity, normed=True)))[: most + 1]
+        n = int(np.argmax(np.diff(eigen))) + 1
+    if n < 2:
+        return np.zeros(len(vectors), int)
+    return SpectralClustering(n_clusters=n, affinity="precomputed", random_state=0).fit_predict(affinity)
+
+
 def at_level(piece: np.ndarray, dbfs: float = -30.0) -> np.ndarray:
     """The window scaled to `dbfs` RMS, as resemblyzer normalises its input."""
     rms = float(np.sqrt(np.mean(np.square(piece)))) if len(piece) else 0.0
@@ -213,6 +235,15 @@ def main() -> None:
                 states = whisper.embed_windows(whisper.frames(signal), spans)
                 centred = states - states.mean(axis=0)
                 candidates.append(("whisper", centred / np.linalg.norm(centred, axis=1, keepdims=True).clip(1e-9), False))
+            for variant, labels in (("level+spectral", spectral(levelled, n)),):
+                auto = spectral(levelled, None)
+                row[variant] = {}
+                for name, found in [("oracle", labels)] + [(f"t{t}", auto) for t in thresholds]:
+                    der = DiarizationErrorRate(collar=0.25, skip_overlap=True)
+                    row[variant][name] = {
+                        "der": float(der(truth, annotation(hypothesis(regions, spans, found)))),
+                        "count": len(set(found)),
+                    }
             for variant, vectors, smooth in candidates:
                 for name, clusterer in [("oracle", AgglomerativeClustering(n_clusters=n, metric="cosine", linkage="average"))] + [
                     (f"t{t}", AgglomerativeClustering(n_clusters=None, distance_threshold=t, metric="cosine", linkage="average"))
