@@ -257,9 +257,12 @@ def speech_power(signal: np.ndarray, floor_db: float = 40.0) -> float:
     return float(loud.mean())
 
 
-def at_level(signal: np.ndarray, dbfs: float) -> np.ndarray:
-    """Speech level set to `dbfs` (RMS of the speech frames relative to full scale)."""
+def at_level(signal: np.ndarray, dbfs: float, max_gain_db: float | None = None) -> np.ndarray:
+    """Speech level set to `dbfs` (RMS of the speech frames relative to full scale), with at most
+    `max_gain_db` of gain when given (so a near-silent file's noise is not blown up)."""
     gain = 10 ** (dbfs / 20) / np.sqrt(max(speech_power(signal), 1e-20))
+    if max_gain_db is not None:
+        gain = min(gain, 10 ** (max_gain_db / 20))
     return (signal * gain).astype(np.float32)
 
 

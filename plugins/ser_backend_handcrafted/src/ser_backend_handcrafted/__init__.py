@@ -11,7 +11,7 @@ import numpy as np
 from ser_backend_handcrafted.features import HOP, SAMPLE_RATE, HandcraftedFeatures
 from ser_core.contract.backend import EmbeddingBackend
 from ser_core.contract.hookspecs import hookimpl
-from ser_core.pipeline.audio import speech_power
+from ser_core.pipeline.audio import at_level
 
 __version__ = "0.1.0"
 #: Bumped whenever the features change, so old caches and models are never mixed with new ones.
@@ -41,9 +41,7 @@ class HandcraftedBackend(EmbeddingBackend):
 
     def frames(self, signal: np.ndarray) -> np.ndarray:
         """The frame descriptors of the recording with its speech level set to `LEVEL_DBFS`."""
-        power = speech_power(signal)
-        gain = min(10 ** (LEVEL_DBFS / 20) / np.sqrt(power), 10 ** (MAX_GAIN_DB / 20)) if power > 0 else 1.0
-        return self.features.frames((signal * gain).astype(np.float32))
+        return self.features.frames(at_level(signal, LEVEL_DBFS, MAX_GAIN_DB))
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
         return self.features.pool(frames)
