@@ -33,12 +33,9 @@ class Exporter:
 
 def exporters() -> dict[str, Exporter]:
     """Every registered output format, by name."""
-    from ser_core.plugins.registries import registered
+    from ser_core.plugins.registries import entries
 
-    out = {}
-    for name, reg in registered("ser_register_exporters").items():
-        out[name] = Exporter(name, reg.value, **reg.info)
-    return out
+    return entries("ser_register_exporters", Exporter)
 
 
 def exporter(name: str) -> Exporter:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _CLEARS: list[Callable[[], None]] = []
 
 
@@ -135,11 +136,20 @@ def profiles() -> dict[str, Profile]:
     """Every profile a plugin (or the catalogue of installable ones) registered, by name."""
     from ser_core.contract.profiles import Profile
 
+    def build(name: str, backend_id: str, catalogue: bool = False, **fields: Any) -> Profile:
+        return Profile(name, backend_id, **fields)
+
+    return entries("ser_register_profiles", build)
+
+
+def entries(hook_name: str, build: Callable[..., T]) -> dict[str, T]:
+    """Everything registered through `hook_name`, each made into a typed entry by
+    `build(id, value, **info)`; a registration `build` does not accept is a `PluginError` naming
+    the plugin (not a bare TypeError from deep inside a lookup)."""
     out = {}
-    for name, reg in registered("ser_register_profiles").items():
-        fields = {key: value for key, value in reg.info.items() if key != "catalogue"}
+    for name, reg in registered(hook_name).items():
         try:
-            out[name] = Profile(name, reg.value, **fields)
+            out[name] = build(name, reg.value, **reg.info)
         except TypeError as exc:
-            raise PluginError(f"plugin {reg.plugin!r}: profile {name!r}: {exc}") from None
+            raise PluginError(f"plugin {reg.plugin!r}: {hook_name} {name!r}: {exc}") from None
     return out

@@ -56,10 +56,12 @@ class Layout:
 def layouts() -> dict[str, Layout]:
     """Registered folder layouts (`ser_register_dataset_layouts`), in detection priority order:
     the built-ins first (`ser_core.builtin_plugins.layouts`), then plugins'."""
-    from ser_core.plugins.registries import registered
+    from ser_core.plugins.registries import entries
 
-    found = registered("ser_register_dataset_layouts").items()
-    return {name: Layout(name, reg.value, **{"corpus": name, **reg.info}) for name, reg in found}
+    def build(name: str, parse: Callable[[Path, Path], Parsed | None], **info: Any) -> Layout:
+        return Layout(name, parse, **{"corpus": name, **info})
+
+    return entries("ser_register_dataset_layouts", build)
 
 
 def layout_names() -> list[str]:
