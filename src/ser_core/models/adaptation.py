@@ -71,9 +71,13 @@ class Normalised:
     def labels(self) -> list[str]:
         return self.classifier.labels
 
+    def check(self, source: SourceStats | None) -> None:
+        """Raise unless vectors standardised by `source` (if any) can be classified."""
+        if source is not None and self.adapted is None:
+            raise ArtifactError("trained without per-corpus normalisation, cannot adapt to a source")
+
     def predict_proba(self, vectors: np.ndarray, source: SourceStats | None = None) -> np.ndarray:
+        self.check(source)
         if source is None:
             return self.classifier.predict_proba(vectors)
-        if self.adapted is None:
-            raise ArtifactError("trained without per-corpus normalisation, cannot adapt to a source")
         return self.adapted.predict_proba(source.standardise(vectors))

@@ -132,6 +132,15 @@ class Model:
             raise ArtifactError(f"{self.path or 'model'}: {exc}") from None
         return scale(probabilities, _temperatures(self.meta)[source is not None])
 
+    def check_source(self, source: SourceStats) -> None:
+        """Fail closed on source statistics this model cannot adapt to (`analyze` asks before it
+        reads any audio)."""
+        source.check(self.meta.feature_dim, "source statistics")
+        try:
+            Normalised(self.classifier, self.adapted).check(source)
+        except ArtifactError as exc:
+            raise ArtifactError(f"{self.path or 'model'}: {exc}") from None
+
     def check_backend(self, backend: EmbeddingBackend, profile: str | None = None) -> None:
         """Fail closed unless `backend` produces exactly the features this model was trained on."""
         where = str(self.path) if self.path else "model"

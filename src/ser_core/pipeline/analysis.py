@@ -111,9 +111,7 @@ def analyze(
         profile, model, settings, transcript, language, whisper_model
     )
     if source is not None:
-        source.check(backend.dim, "source statistics")
-        if fitted.adapted is None:
-            raise ArtifactError(f"{fitted.path}: trained without per-corpus normalisation, cannot adapt to a source")
+        fitted.check_source(source)
     deadline = None if timeout is None else time.monotonic() + timeout
     found = _Found()
     for offset, piece in pieces(stream_audio(path), settings.piece_seconds):
