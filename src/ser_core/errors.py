@@ -55,6 +55,12 @@ class TranscriberError(SerError):
     exit_code = 8
 
 
+class DiarizerError(SerError):
+    """The diarizer is not installed or cannot load its model."""
+
+    exit_code = 13
+
+
 class ConsentError(SerError):
     """A restricted backend was asked for without the user's consent, or the consent store is unusable."""
 

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     #: Where `--save-transcript` writes; default `<data_dir>/transcripts`.
     transcripts_dir: Path | None = None
 
+    # Speakers (who speaks when): "off", "auto" (estimate how many), or a number of speakers.
+    speakers: str = Field(default="off", pattern=r"^(off|auto|[1-9][0-9]?)$")
+    #: Which registered diarizer (`ser plugins` lists them).
+    diarizer: str = "ge2e"
+
     # Restricted backends (their weights carry their own licence): see ser_core.plugins.consent.
     #: Where consents are stored; default `<data_dir>/restricted_backends_consent.json`.
     restricted_backends_consent_file: Path | None = None

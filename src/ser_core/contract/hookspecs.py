@@ -49,6 +49,13 @@ def ser_register_transcribers(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def ser_register_diarizers(register: Callable[..., None]) -> None:
+    """Register diarizers (who speaks when): `register(name, factory, description=...)`;
+    `factory(settings)` returns an object implementing `ser_core.contract.diarizer.Diarizer`.
+    The `diarizer` setting picks one (default: the built-in "ge2e")."""
+
+
+@hookspec
 def ser_register_exporters(register: Callable[..., None]) -> None:
     """Register output formats (`--format NAME`): `register(name, render, extension=".txt",
     single_file=False, description=...)`. `render(results, failures)` returns the text of one

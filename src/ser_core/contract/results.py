@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 #: label from less speech than `min_speech_seconds`, which the models are not reliable on).
 Status = Literal["ok", "no_speech", "too_short"]
 
+SPEAKER = "who speaks (S1, S2, ... in order of first appearance); None: speakers off"
 UNCERTAIN = "the label's calibrated confidence is below `uncertain_below`: more likely wrong than right"
 
 
@@ -22,6 +23,7 @@ class Segment(BaseModel):
     confidence: float
     probabilities: dict[str, float]
     uncertain: bool = Field(default=False, description=UNCERTAIN)
+    speaker: str | None = Field(default=None, description=SPEAKER)
 
 
 class Word(BaseModel):
@@ -33,6 +35,7 @@ class Word(BaseModel):
     probability: float = Field(description="the transcriber's confidence in the word")
     emotion: str | None = None
     confidence: float | None = None
+    speaker: str | None = Field(default=None, description=SPEAKER)
 
 
 class Sentence(BaseModel):
@@ -45,6 +48,7 @@ class Sentence(BaseModel):
     confidence: float
     probabilities: dict[str, float]
     uncertain: bool = Field(default=False, description=UNCERTAIN)
+    speaker: str | None = Field(default=None, description=SPEAKER)
 
 
 class TimelineRow(BaseModel):
@@ -58,6 +62,42 @@ class TimelineRow(BaseModel):
     text: str
     words: int = Field(default=0, description="words in the row; 0: speech without transcribed words")
     uncertain: bool = Field(default=False, description=UNCERTAIN)
+    speaker: str | None = Field(default=None, description=SPEAKER)
+
+
+class Turn(BaseModel):
+    """A stretch of speech by one speaker: [start, end) seconds."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+class Moment(BaseModel):
+    """One of a speaker's strongest emotional moments: an emotion segment."""
+
+    start: float
+    end: float
+    emotion: str
+    confidence: float
+
+
+class SpeakerSummary(BaseModel):
+    """One speaker over the recording: how long they spoke and how they felt."""
+
+    speaker: str = Field(description="S1, S2, ... in order of first appearance")
+    talk_seconds: float
+    share: float = Field(description="share of the recording's speech")
+    label: str | None = Field(description="the emotion of the largest share of this speaker's speech")
+    confidence: float | None = Field(description="the label's probability, averaged over the speech")
+    uncertain: bool = Field(default=False, description=UNCERTAIN)
+    probabilities: dict[str, float] = Field(description="averaged over this speaker's speech time")
+    shares: dict[str, float] = Field(description="share of this speaker's speech time each emotion holds")
+    early: str | None = Field(default=None, description="the label of the first third of their speech")
+    late: str | None = Field(default=None, description="the label of the last third of their speech")
+    moments: list[Moment] = Field(
+        default_factory=list, description="the most confident segments of an emotion other than neutral/calm"
+    )
 
 
 class AnalysisResult(BaseModel):
@@ -97,6 +137,9 @@ class AnalysisResult(BaseModel):
     words: list[Word] = Field(default_factory=list)
     sentences: list[Sentence] = Field(default_factory=list)
     timeline: list[TimelineRow] = Field(default_factory=list)
+    diarizer: str | None = Field(default=None, description="diarizer and model, when speakers were found")
+    turns: list[Turn] = Field(default_factory=list, description="who speaks when (empty: speakers off)")
+    speakers: list[SpeakerSummary] = Field(default_factory=list, description="each speaker's summary")
     ser_core_version: str
     #: Loudness envelope (0..1, 50 dB range) at `envelope_rate` Hz, for pictures; not in JSON.
     envelope: list[float] = Field(default_factory=list, exclude=True)

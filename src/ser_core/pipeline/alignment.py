@@ -125,8 +125,8 @@ def join_text(words: Sequence[Word]) -> str:
 def timeline_rows(
     words: Sequence[Word] | None, segments: Sequence[Segment], gap: float = 1.0, max_seconds: float = 10.0
 ) -> list[TimelineRow]:
-    """Rows of consecutive labelled words with one emotion; a row also ends at a pause longer than
-    `gap` and before it grows past `max_seconds`. Speech the words do not cover still appears:
+    """Rows of consecutive labelled words with one emotion and speaker; a row also ends at a pause
+    longer than `gap` and before it grows past `max_seconds`. Speech the words do not cover still appears:
     a stretch shorter than `gap` joins the word row it touches (one of its own emotion first),
     a longer one (or one touching no row) is a row of its own with no words. So the rows cover
     every emotion segment, whether or not the transcriber heard words there. Without a transcript
@@ -139,6 +139,7 @@ def timeline_rows(
         if (
             last is None
             or word.emotion != last[-1].emotion
+            or word.speaker != last[-1].speaker
             or word.start - last[-1].end > gap
             or word.end - last[0].start > max_seconds
         ):
@@ -165,7 +166,9 @@ def _uncovered_rows(rows: list[TimelineRow], segments: Sequence[Segment], gap: f
     extra: list[TimelineRow] = []
     for segment in segments:
         for start, end in _subtract((segment.start, segment.end), covered, covered_ends):
-            touching = [i for i in (ends.get(start), starts.get(end)) if i is not None]
+            touching = [
+                i for i in (ends.get(start), starts.get(end)) if i is not None and rows[i].speaker == segment.speaker
+            ]
             if not touching or end - start >= gap:
                 extra.append(_speech_row(start, end, segment))
                 continue
@@ -205,6 +208,7 @@ def _speech_row(start: float, end: float, segment: Segment) -> TimelineRow:
         confidence=segment.confidence,
         text="",
         words=0,
+        speaker=segment.speaker,
     )
 
 
@@ -222,4 +226,5 @@ def _row(words: list[Word]) -> TimelineRow:
         confidence=confidence,
         text=join_text(words),
         words=len(words),
+        speaker=words[0].speaker,
     )

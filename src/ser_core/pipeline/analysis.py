@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ import numpy as np
 
 from ser_core import __version__
 from ser_core.contract.backend import EmbeddingBackend
-from ser_core.contract.results import AnalysisResult, Segment, Sentence, Word
+from ser_core.contract.diarizer import Diarizer
+from ser_core.contract.results import AnalysisResult, Segment, Sentence, Turn, Word
 from ser_core.contract.transcriber import Transcriber
 from ser_core.errors import AnalysisTimeout, ArtifactError
 from ser_core.models.adaptation import SourceStats
@@ -23,9 +23,18 @@ from ser_core.pipeline.alignment import clamp_to_speech, join_text, label_words,
 from ser_core.pipeline.audio import LOUDNESS_STEP, SAMPLE_RATE, block_db, loudness, stream_audio
 from ser_core.pipeline.bandwidth import BandStats
 from ser_core.pipeline.pieces import pieces
+from ser_core.pipeline.speakers import (
+    find_turns,
+    overall,
+    parse_speakers,
+    rounded,
+    split_segments,
+    with_speakers,
+)
+from ser_core.pipeline.speakers import summaries as speaker_summaries
 from ser_core.pipeline.vad import speech_regions
 from ser_core.plugins import registries
-from ser_core.plugins.lookup import get_backend, get_profile, get_transcriber
+from ser_core.plugins.lookup import get_backend, get_diarizer, get_profile, get_transcriber
 from ser_core.plugins.manager import get_plugin_manager
 from ser_core.settings import Settings, get_settings
 
@@ -86,6 +95,7 @@ def analyze(
     whisper_model: str | None = None,
     timeout: float | None = None,
     source: SourceStats | None = None,
+    speakers: int | str | None = None,
 ) -> AnalysisResult:
     """The emotion of a recording (overall label and probabilities, segments over its speech)
     and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
@@ -105,11 +115,18 @@ def analyze(
 
     `source`: the statistics of a batch of recordings from the same source as this one
     (`ser_core.training.extract.source_of`) to standardise the features by, instead of a typical
-    training corpus's; the result's `adapted_to` says from how many recordings."""
+    training corpus's; the result's `adapted_to` says from how many recordings.
+
+    `speakers` (default: the `speakers` setting): "off", "auto" or a number of speakers. When on,
+    every segment, word, sentence and timeline row gets its speaker, and `turns` and `speakers`
+    (each speaker's summary) are filled; the diarizer clusters the whole file's speaker vectors,
+    so ids hold across pieces."""
     settings = settings or get_settings()
     profile, backend, fitted, transcriber, language = prepare(
         profile, model, settings, transcript, language, whisper_model
     )
+    diarize, count = parse_speakers(settings.speakers if speakers is None else speakers)
+    diarizer = get_diarizer(settings) if diarize else None
     if source is not None:
         fitted.check_source(source)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -122,6 +139,12 @@ def analyze(
                 piece, backend, _Adapted(fitted, source), transcriber, found.language or language, settings
             )
             found.add(part, offset / SAMPLE_RATE)
+            if diarizer is not None:
+                found.add_voices(*diarizer.embed(piece, part.speech), offset / SAMPLE_RATE)
+    turns, summaries = [], []
+    if diarizer is not None:
+        turns = found.assign_speakers(diarizer, count)
+        summaries = speaker_summaries(turns, found.segments, fitted.labels, settings.uncertain_below)
     words = found.words if transcriber is not None else None
     timeline = get_plugin_manager().hook.ser_build_timeline(
         words=words, segments=found.segments, settings=settings
@@ -158,29 +181,13 @@ def analyze(
         words=found.words,
         sentences=found.sentences,
         timeline=timeline,
+        diarizer=None if diarizer is None else f"{diarizer.name} {diarizer.model_id}",
+        turns=turns,
+        speakers=summaries,
         ser_core_version=__version__,
         envelope=[round(float(v), 3) for v in loudness_values],
         envelope_rate=loudness_rate,
     )
-
-
-def overall(
-    segments: Sequence[Segment], labels: Sequence[str]
-) -> tuple[str | None, dict[str, float], dict[str, float]]:
-    """(label, probabilities, shares) of a recording from its emotion segments: each label's
-    share of the segments' time, the segments' probabilities averaged over their duration, and
-    the label of the largest share (ties: the higher mean probability). No segments: no speech,
-    so (None, {}, {})."""
-    if not segments:
-        return None, {}, {}
-    seconds = np.array([max(s.end - s.start, 0.0) for s in segments])
-    weights = seconds if seconds.sum() > 0 else np.ones_like(seconds)
-    table = np.array([[s.probabilities.get(label, 0.0) for label in labels] for s in segments])
-    mean = np.average(table, axis=0, weights=weights)
-    held = np.array([weights[[s.label == label for s in segments]].sum() for label in labels])
-    share = held / weights.sum()
-    best = max(range(len(labels)), key=lambda k: (share[k], mean[k]))
-    return labels[best], _rounded(labels, mean), _rounded(labels, share)
 
 
 def prepare(
@@ -229,6 +236,8 @@ class _Found:
     words: list[Word] = field(default_factory=list)
     sentences: list[Sentence] = field(default_factory=list)
     language: str | None = None
+    voice_spans: list[np.ndarray] = field(default_factory=list)
+    voices: list[np.ndarray] = field(default_factory=list)
 
     def add_audio(self, piece: np.ndarray) -> float:
         """Count a piece's samples and loudness; returns its peak magnitude."""
@@ -243,6 +252,22 @@ class _Found:
         self.words += _shifted(part.words, start)
         self.sentences += _shifted(part.sentences, start)
         self.language = self.language or part.language
+
+    def add_voices(self, spans: np.ndarray, vectors: np.ndarray, start: float) -> None:
+        """A piece's speaker vectors (a few kB a minute: the whole file's are clustered at once)."""
+        self.voice_spans.append(np.asarray(spans, dtype=float).reshape(-1, 2) + start)
+        self.voices.append(np.asarray(vectors, dtype=np.float32))
+
+    def assign_speakers(self, diarizer: Diarizer, count: int | None) -> list[Turn]:
+        """Cluster every piece's vectors, find the turns, and give each result its speaker."""
+        if not self.voices or not self.speech:
+            return []
+        vectors = np.concatenate(self.voices)
+        turns = find_turns(self.speech, np.concatenate(self.voice_spans), diarizer.assign(vectors, count))
+        self.segments = split_segments(self.segments, turns)
+        self.words = with_speakers(self.words, turns)
+        self.sentences = with_speakers(self.sentences, turns)
+        return turns
 
 
 def _shifted(items: list[Any], seconds: float) -> list[Any]:
@@ -291,10 +316,6 @@ def _analyze_piece(
         sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds, speech))
         sentences = flag_uncertain(sentences, settings.uncertain_below)
     return _Part(speech, segments, words, sentences, spoken)
-
-
-def _rounded(labels: Sequence[str], probabilities: np.ndarray) -> dict[str, float]:
-    return {label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)}
 
 
 def _segments(
@@ -350,7 +371,7 @@ def _sentences(
                 text=join_text(group),
                 emotion=fitted.labels[best],
                 confidence=round(float(probs[best]), 4),
-                probabilities=_rounded(fitted.labels, probs),
+                probabilities=rounded(fitted.labels, probs),
             )
         )
     return out

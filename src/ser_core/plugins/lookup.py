@@ -1,5 +1,5 @@
 """Finding what plugins provide: the backend of a profile (with consent for restricted ones), a
-classifier kind, the transcriber, a profile by name. Loaded things are cached per process and
+classifier kind, the transcriber, the diarizer, a profile by name. Loaded things are cached per process and
 forgotten by `ser_core.plugins.registries.reset()`."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from typing import Any
 
 from ser_core.contract.backend import EmbeddingBackend
 from ser_core.contract.classifier import Classifier
+from ser_core.contract.diarizer import Diarizer
 from ser_core.contract.profiles import Profile
 from ser_core.contract.transcriber import Transcriber
-from ser_core.errors import ArtifactError, ProfileError, TranscriberError
+from ser_core.errors import ArtifactError, DiarizerError, ProfileError, TranscriberError
 from ser_core.plugins import registries
 from ser_core.settings import Settings, get_settings
 
@@ -100,6 +101,21 @@ def get_transcriber(model: str | None = None, settings: Settings | None = None) 
             )
         _loaded[key] = found.value(settings, model)
     return _loaded[key]
+
+
+@registries.cached(maxsize=4)
+def _diarizer(name: str, settings_json: str) -> Diarizer:
+    found = registries.diarizers().get(name)
+    if found is None:
+        known = ", ".join(registries.diarizers()) or "none"
+        raise DiarizerError(f"diarizer {name!r} is not installed (installed: {known}); or run with --speakers off")
+    return found.value(Settings.model_validate_json(settings_json))
+
+
+def get_diarizer(settings: Settings | None = None) -> Diarizer:
+    """The `diarizer` setting's diarizer, loaded once per process and settings."""
+    settings = settings or get_settings()
+    return _diarizer(settings.diarizer, settings.model_dump_json())
 
 
 def clear_cache() -> None:

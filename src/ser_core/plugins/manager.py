@@ -26,6 +26,7 @@ DEFAULT_PLUGINS = (
     "ser_core.builtin_plugins.classifiers",
     "ser_core.builtin_plugins.exporters",
     "ser_core.builtin_plugins.layouts",
+    "ser_core.builtin_plugins.speakers",
     "ser_core.builtin_plugins.timeline",
     "ser_core.builtin_plugins.whisper",
 )

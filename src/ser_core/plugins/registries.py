@@ -126,6 +126,11 @@ def transcribers() -> dict[str, Registered]:
     return registered("ser_register_transcribers")
 
 
+def diarizers() -> dict[str, Registered]:
+    """Diarizers by name: `value` is the factory `factory(settings)`."""
+    return registered("ser_register_diarizers")
+
+
 def default_models() -> dict[str, Registered]:
     """Model artifacts plugins ship, by profile: `value` is the path."""
     return registered("ser_default_models")
