@@ -170,7 +170,7 @@ def test_analyze_subtitles_and_csv_without_transcript(trained_model, long_record
     assert srt.stdout.startswith("1\n00:00:00,000 --> ") and "[angry" in srt.stdout and "[sad" in srt.stdout
     out = tmp_path / "t.csv"
     assert runner.invoke(app, [*args, "-f", "csv", "-o", str(out)]).exit_code == 0
-    assert out.read_text().splitlines()[0] == "path,status,start,end,emotion,confidence,uncertain,words,text"
+    assert out.read_text().splitlines()[0] == "path,status,start,end,emotion,confidence,uncertain,words,text,speaker"
     several = runner.invoke(app, ["analyze", str(long_recording[0]), str(long_recording[0]), "-f", "vtt"])
     assert several.exit_code == 2 and "one input file" in several.output
 

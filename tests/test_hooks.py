@@ -13,6 +13,7 @@ import soundfile as sf
 import ser_core
 from ser_core.contract import hookspecs
 from ser_core.contract.backend import EmbeddingBackend
+from ser_core.contract.diarizer import Diarizer
 from ser_core.contract.hookspecs import hookimpl
 from ser_core.contract.results import Segment, TimelineRow, Word
 from ser_core.contract.transcriber import Transcriber, Transcript
@@ -270,6 +271,50 @@ def test_hook_ser_register_transcribers(trained_model, long_recording, monkeypat
         (0.0, 5.5, "angry"),
         (6.0, 11.5, "sad"),
     ]
+
+
+class ByTimeDiarizer(Diarizer):
+    """A diarizer that knows nothing of voices: one vector per speech region, its start time;
+    regions starting before `switch` are one speaker, the rest another."""
+
+    name = "by-time"
+    model_id = "t1"
+    switch = 6.0
+
+    def __init__(self, settings):
+        pass
+
+    def embed(self, signal, speech):
+        spans = np.asarray(speech, dtype=float).reshape(-1, 2)
+        return spans, spans[:, :1].copy()
+
+    def assign(self, vectors, speakers):
+        return (vectors[:, 0] >= self.switch).astype(int)
+
+
+class DiarizerPlugin:
+    @hookimpl
+    def ser_register_diarizers(self, register):
+        register("by-time", ByTimeDiarizer)
+
+
+def test_hook_ser_register_diarizers(trained_model, long_recording, monkeypatch):
+    plugins.get_plugin_manager().register(DiarizerPlugin(), name="by-time")
+    registries.refresh()
+    assert {"by-time", "ge2e"} <= set(registries.registered("ser_register_diarizers"))
+    monkeypatch.setenv("SER_DIARIZER", "by-time")
+    monkeypatch.setenv("SER_VAD_MERGE_GAP", "0")
+    get_settings.cache_clear()
+    path, switch = long_recording
+    quiet = np.zeros(SR, np.float32)  # a pause at the switch: two speech regions
+    audio, _ = sf.read(path, dtype="float32")
+    gapped = path.with_name("gapped.wav")
+    sf.write(gapped, np.concatenate([audio[: int(switch * SR)], quiet, audio[int(switch * SR) :]]), SR)
+    result = ser_core.analyze(gapped, model=trained_model, speakers="auto")
+    assert result.diarizer == "by-time t1"
+    assert [(t.speaker, t.end <= switch + 0.5) for t in result.turns] == [("S1", True), ("S2", False)]
+    assert [(s.speaker, s.label) for s in result.speakers] == [("S1", "angry"), ("S2", "sad")]
+    assert [(r.speaker, r.emotion) for r in result.timeline] == [("S1", "angry"), ("S2", "sad")]
 
 
 class WordPerRow:

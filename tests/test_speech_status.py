@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 import ser_core
 from ser_core.cli import app
 from ser_core.contract.results import Segment
-from ser_core.pipeline.speakers import overall
 from ser_core.pipeline.exports import render
+from ser_core.pipeline.speakers import overall
 from ser_core.settings import get_settings
 
 from .conftest import SR, voice

@@ -39,12 +39,25 @@ Examples:
 
   ser analyze interview.m4a --language de --whisper-model base
 
+  ser analyze call.wav --speakers 2 --format table
+
   ser analyze a.wav b.flac --no-transcript --format csv --output emotions.csv
 
   ser analyze calls/ --recursive --output-dir out -f json -f srt   (resumable batch + run report)
 
   ser analyze calls/ --output-dir out --engine ray --address auto   (batch on a Ray cluster)
 """
+
+
+def _check_speakers(value: str | None) -> str | None:
+    from ser_core.pipeline.speakers import parse_speakers
+
+    if value is not None:
+        try:
+            parse_speakers(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 @app.command(help=ANALYZE_HELP)
@@ -64,6 +77,14 @@ def analyze(
     whisper_model: Annotated[
         str | None,
         typer.Option(help="Whisper model: a name (base, tiny.en, ...) or a CTranslate2 directory."),
+    ] = None,
+    speakers: Annotated[
+        str | None,
+        typer.Option(
+            help="Who speaks when: off, auto (estimate how many) or the number of speakers "
+            "(default: SER_SPEAKERS, off).",
+            callback=_check_speakers,
+        ),
     ] = None,
     format: Annotated[
         list[str] | None,
@@ -132,6 +153,7 @@ def analyze(
         "transcript": transcript,
         "language": language,
         "whisper_model": whisper_model,
+        "speakers": speakers,
     }
     if output_dir is not None:
         try:

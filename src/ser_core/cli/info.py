@@ -55,6 +55,11 @@ def plugins(
     out.print(
         f"classifier kinds: {', '.join(sorted(classifier_kinds()))} (default {DEFAULT_KIND})", highlight=False
     )
+    from ser_core.plugins.registries import diarizers
+    from ser_core.settings import get_settings
+
+    chosen = get_settings().diarizer
+    out.print(f"diarizers: {', '.join(diarizers())} (SER_DIARIZER, now {chosen})", highlight=False)
     for s in skipped:
         out.print(f"[yellow]skipped plugin {s['name']}: {s['reason']}[/]", highlight=False)
 

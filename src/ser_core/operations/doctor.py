@@ -34,6 +34,7 @@ def run_checks(settings: Settings) -> list[Check]:
         *_profiles(settings),
         *_consents(settings),
         *_transcriber(settings),
+        _diarizer(settings),
         *_plugins(),
         _budgets(settings),
         _ray(),
@@ -113,6 +114,19 @@ def _consents(settings: Settings) -> list[Check]:
         else:
             checks.append(Check(name, "ok", f"consented ({granted})"))
     return checks
+
+
+def _diarizer(settings: Settings) -> Check:
+    """The diarizer loads (its model is there and intact); a failure only matters with speakers on."""
+    from ser_core.errors import SerError
+    from ser_core.plugins.lookup import get_diarizer
+
+    when = f"speakers {settings.speakers}" + (" (--speakers auto turns them on)" if settings.speakers == "off" else "")
+    try:
+        found = get_diarizer(settings)
+    except SerError as exc:
+        return Check("diarizer", "warn" if settings.speakers == "off" else "fail", str(exc), "pip install --force-reinstall ser-core")
+    return Check("diarizer", "ok", f"{found.name} {found.model_id}; {when}")
 
 
 def _transcriber(settings: Settings) -> list[Check]:

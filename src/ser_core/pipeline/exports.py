@@ -108,10 +108,11 @@ def timeline_csv(results: Sequence[AnalysisResult]) -> str:
     """One line per timeline row; a file without speech gets one line with its status only."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "status", "start", "end", "emotion", "confidence", "uncertain", "words", "text"])
+    header = ["path", "status", "start", "end", "emotion", "confidence", "uncertain", "words", "text", "speaker"]
+    writer.writerow(header)
     for result in results:
         if not result.timeline:
-            writer.writerow([result.path, result.status, "", "", "", "", "", "", ""])
+            writer.writerow([result.path, result.status] + [""] * (len(header) - 2))
         for row in result.timeline:
             writer.writerow(
                 [
@@ -124,6 +125,7 @@ def timeline_csv(results: Sequence[AnalysisResult]) -> str:
                     "" if row.emotion is None else str(row.uncertain).lower(),
                     row.words,
                     row.text,
+                    row.speaker or "",
                 ]
             )
     return buffer.getvalue()
@@ -133,7 +135,7 @@ def words_csv(result: AnalysisResult) -> str:
     """The transcript, one word per row, with the emotion of its audio (`--save-transcript`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["start", "end", "text", "probability", "emotion", "confidence"])
+    writer.writerow(["start", "end", "text", "probability", "emotion", "confidence", "speaker"])
     for w in result.words:
         writer.writerow(
             [
@@ -143,6 +145,7 @@ def words_csv(result: AnalysisResult) -> str:
                 _num(w.probability),
                 w.emotion or "",
                 _num(w.confidence),
+                w.speaker or "",
             ]
         )
     return buffer.getvalue()
@@ -161,11 +164,28 @@ def _stamp(seconds: float, separator: str) -> str:
 
 
 def cue_text(row: TimelineRow, text: str | None = None, note: str | None = None) -> str:
-    """`[emotion confidence] text`; `uncertain` and `note` (e.g. too short) join the tag."""
+    """`[S1] [emotion confidence] text` (the speaker only when speakers are on); `uncertain` and
+    `note` (e.g. too short) join the tag."""
     tag = f"{row.emotion or 'no emotion'}{'' if row.confidence is None else f' {row.confidence:.2f}'}"
     tag += ", uncertain" if row.uncertain else ""
     tag += f", {note}" if note else ""
-    return f"[{tag}] {row.text if text is None else text}".strip()
+    who = f"[{row.speaker}] " if row.speaker else ""
+    return f"{who}[{tag}] {row.text if text is None else text}".strip()
+
+
+def speaker_lines(result: AnalysisResult) -> list[str]:
+    """One line per speaker: `S1: 48% of the speech (41.0 s), angry (0.62); first third neutral,
+    last third angry; strongest: angry 0.91 at 12.0 s`."""
+    lines = []
+    for s in result.speakers:
+        mood = "no label" if s.label is None else f"{s.label} ({s.confidence or 0.0:.2f}{', uncertain' if s.uncertain else ''})"
+        change = f"; first third {s.early}, last third {s.late}" if s.early and s.late and s.early != s.late else ""
+        strongest = ", ".join(f"{m.emotion} {m.confidence:.2f} at {m.start:.1f} s" for m in s.moments)
+        lines.append(
+            f"{s.speaker}: {s.share:.0%} of the speech ({s.talk_seconds:.1f} s), {mood}{change}"
+            + (f"; strongest: {strongest}" if strongest else "")
+        )
+    return lines
 
 
 def subtitles(result: AnalysisResult, vtt: bool) -> str:
@@ -204,17 +224,20 @@ def table(results: Sequence[AnalysisResult]) -> str:
     for result in results:
         shares = speech_shares(result)
         title = f"{result.path}: {overall_text(result)}" + (f"; {shares}" if shares else "")
-        caption = "; ".join(
-            ([UNCERTAIN_KEY] if any(row.uncertain for row in result.timeline) else [])
+        caption = "\n".join(
+            speaker_lines(result)
+            + ([UNCERTAIN_KEY] if any(row.uncertain for row in result.timeline) else [])
             + [f"warning: {w}" for w in result.warnings]
         )
         grid = Table(title=title, title_justify="left", caption=caption or None, caption_justify="left")
-        for column in ("start", "end", "emotion", "confidence", "text"):
-            grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
+        who = bool(result.turns)
+        for column in ("start", "end", "speaker", "emotion", "confidence", "text"):
+            if column != "speaker" or who:
+                grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
         for row in result.timeline:
+            cells = [f"{row.start:.2f}", f"{row.end:.2f}"] + ([row.speaker or "-"] if who else [])
             grid.add_row(
-                f"{row.start:.2f}",
-                f"{row.end:.2f}",
+                *cells,
                 row.emotion or "-",
                 _num(row.confidence)[:4] + ("?" if row.uncertain else ""),
                 row_text(result, row),
@@ -229,6 +252,7 @@ PX_PER_SECOND = 40
 WAVE_TOP, WAVE_HEIGHT = 10, 80
 BAND_TOP, BAND_HEIGHT = 100, 40
 WORDS_TOP = 160
+LANE_GAP = 16  # between speakers' lanes
 
 
 UNCERTAIN_ROW = ' class="uncertain"'
@@ -242,9 +266,11 @@ def page(result: AnalysisResult) -> str:
         f'<span class="key"><i style="background:{COLOURS.get(label, "#607d8b")}"></i>{e(label)}</span>'
         for label in labels
     )
+    who = bool(result.turns)
     rows = "".join(
         f"<tr{UNCERTAIN_ROW if r.uncertain else ''}><td>{r.start:.2f}</td><td>{r.end:.2f}</td>"
-        f"<td>{e(r.emotion or '-')}</td><td>{_num(r.confidence)}{' uncertain' if r.uncertain else ''}</td>"
+        + (f"<td>{e(r.speaker or '-')}</td>" if who else "")
+        + f"<td>{e(r.emotion or '-')}</td><td>{_num(r.confidence)}{' uncertain' if r.uncertain else ''}</td>"
         f"<td>{e(row_text(result, r))}</td></tr>"
         for r in result.timeline
     )
@@ -254,6 +280,8 @@ def page(result: AnalysisResult) -> str:
         f"{e(k)} {v:.2f}" for k, v in sorted(result.probabilities.items(), key=lambda kv: -kv[1])
     )
     summary = f"{shares}; mean probabilities: {probs}" if shares else ""
+    speakers = "".join(f"<li>{e(line)}</li>" for line in speaker_lines(result))
+    speakers = f'<ul class="speakers">{speakers}</ul>' if speakers else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{e(result.path)}: emotion timeline</title>
@@ -275,7 +303,8 @@ tr.uncertain td {{ color: #777; font-style: italic; }} .warning {{ color: #8a530
     }.</p>
 <p>{legend}<span class="key">band height and opacity: confidence; hatched: uncertain (more likely wrong than right)</span></p>
 <div class="scroll">{timeline_svg(result)}</div>
-<table><thead><tr><th>start</th><th>end</th><th>emotion</th><th>confidence</th><th>text</th></tr></thead>
+{speakers}
+<table><thead><tr><th>start</th><th>end</th>{"<th>speaker</th>" if who else ""}<th>emotion</th><th>confidence</th><th>text</th></tr></thead>
 <tbody>{rows}</tbody></table>
 <p><small>ser_core {e(result.ser_core_version)}</small></p>
 </body></html>
@@ -283,12 +312,17 @@ tr.uncertain td {{ color: #777; font-style: italic; }} .warning {{ color: #8a530
 
 
 def timeline_svg(result: AnalysisResult) -> str:
-    """The picture: energy envelope, emotion bands (opacity = confidence), words under them."""
+    """The picture: energy envelope, emotion bands (opacity = confidence) in one lane, or one lane
+    per speaker when speakers are on, and the words under them."""
     e = html.escape
+    lanes = [s.speaker for s in result.speakers] or [None]
+    lane_step = BAND_HEIGHT + LANE_GAP
+    words_top = WORDS_TOP + lane_step * (len(lanes) - 1)
     width = max(600, round(result.duration * PX_PER_SECOND)) + 20
     x = lambda t: 10 + t * PX_PER_SECOND  # noqa: E731
+    top = lambda speaker: BAND_TOP + lane_step * lanes.index(speaker if speaker in lanes else lanes[0])  # noqa: E731
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{WORDS_TOP + 60}" role="img">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{words_top + 60}" role="img">'
         '<defs><pattern id="uncertain" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="3" height="6" fill="#fff" fill-opacity="0.6"/></pattern></defs>'
     ]
@@ -303,28 +337,35 @@ def timeline_svg(result: AnalysisResult) -> str:
             for i, v in reversed(list(enumerate(result.envelope)))
         )
         parts.append(f'<polygon points="{points} {lower}" fill="#90a4ae"/>')
-    for start, end in result.speech:
+    spoken = [(t.start, t.end, t.speaker) for t in result.turns] or [(a, b, None) for a, b in result.speech]
+    for start, end, speaker in spoken:  # under each lane: when its speaker talks
         parts.append(
-            f'<rect x="{x(start):.1f}" y="{BAND_TOP + BAND_HEIGHT + 2}" width="{(end - start) * PX_PER_SECOND:.1f}" height="3" fill="#455a64"/>'
+            f'<rect x="{x(start):.1f}" y="{top(speaker) + BAND_HEIGHT + 2}" width="{(end - start) * PX_PER_SECOND:.1f}" height="3" fill="#455a64"/>'
         )
+    for speaker in lanes if result.turns else []:
+        parts.append(f'<text class="lane" x="2" y="{top(speaker) + 11}" fill="#333">{e(speaker or "")}</text>')
     for s in result.segments:
         height = BAND_HEIGHT * max(s.confidence, 0.1)
+        y = top(s.speaker) + BAND_HEIGHT - height
+        who = f"{e(s.speaker)}, " if s.speaker else ""
+        lane = f' data-speaker="{e(s.speaker)}"' if s.speaker else ""
         parts.append(
-            f'<rect class="segment" data-emotion="{e(s.label)}" x="{x(s.start):.1f}" y="{BAND_TOP + BAND_HEIGHT - height:.1f}" '
+            f'<rect class="segment" data-emotion="{e(s.label)}"{lane} '
+            f'x="{x(s.start):.1f}" y="{y:.1f}" '
             f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="{COLOURS.get(s.label, "#607d8b")}" '
-            f'fill-opacity="{0.35 + 0.65 * s.confidence:.2f}"><title>{s.start:.2f}-{s.end:.2f} s: {e(s.label)} '
+            f'fill-opacity="{0.35 + 0.65 * s.confidence:.2f}"><title>{s.start:.2f}-{s.end:.2f} s: {who}{e(s.label)} '
             f"({s.confidence:.2f}{', uncertain' if s.uncertain else ''})</title></rect>"
         )
         if s.uncertain:
             parts.append(
-                f'<rect class="uncertain" x="{x(s.start):.1f}" y="{BAND_TOP + BAND_HEIGHT - height:.1f}" '
+                f'<rect class="uncertain" x="{x(s.start):.1f}" y="{y:.1f}" '
                 f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="url(#uncertain)"/>'
             )
     for i, w in enumerate(result.words):
-        y = WORDS_TOP + 14 * (i % 3)  # three staggered lines so neighbouring words do not overlap
+        y = words_top + 14 * (i % 3)  # three staggered lines so neighbouring words do not overlap
         colour = COLOURS.get(w.emotion or "", "#222")
         parts.append(f'<text x="{x(w.start):.1f}" y="{y}" fill="{colour}">{e(w.text)}</text>')
     for t in range(0, int(result.duration) + 1, 5 if result.duration < 120 else 30):
-        parts.append(f'<text x="{x(t):.1f}" y="{WORDS_TOP + 55}" fill="#777">{t}s</text>')
+        parts.append(f'<text x="{x(t):.1f}" y="{words_top + 55}" fill="#777">{t}s</text>')
     parts.append("</svg>")
     return "".join(parts)
