@@ -233,3 +233,17 @@ def test_summary_early_late_and_moments():
     assert (s1.talk_seconds, s1.share, s1.early, s1.late) == (30, 0.75, "neutral", "angry")
     assert [(m.emotion, m.start) for m in s1.moments] == [("happy", 10), ("angry", 20)]  # neutral is no moment
     assert found["S2"].label == "sad" and found["S2"].uncertain
+
+
+def test_speakers_leave_the_emotions_alone(dialogue):
+    """Turning speakers on cuts segments at speaker changes and names the speaker; the emotion
+    at every moment, and the overall result, stay what they were."""
+    off = ser_core.analyze(dialogue[0])
+    on = ser_core.analyze(dialogue[0], speakers="auto")
+    assert (on.label, on.probabilities, on.shares) == (off.label, off.probabilities, off.shares)
+
+    def label_at(result, t):
+        return next((s.label for s in result.segments if s.start <= t < s.end), None)
+
+    for t in np.arange(0.0, off.duration, 0.05):
+        assert label_at(on, t) == label_at(off, t)
