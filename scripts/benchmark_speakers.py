@@ -99,7 +99,7 @@ def compose(pool: dict[str, list], n_speakers: int, rng: np.random.Generator) ->
     target = rng.uniform(60.0, 180.0)
     parts, reference, now, last = [], [], 0.0, None
     while now < target:
-        speaker = rng.choice([s for s in speakers if s != last])
+        speaker = rng.choice([s for s in speakers if s != last] or speakers)
         for path in rng.choice(clips[speaker], int(rng.integers(1, 5))):
             pause = np.zeros(int(rng.uniform(0.2, 1.0) * SAMPLE_RATE), np.float32)
             clip = load_audio(path)

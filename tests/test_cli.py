@@ -202,7 +202,7 @@ def test_analyze_with_transcript_html_and_saved_transcript(spoken, tmp_path, iso
     assert result.exit_code == 0, result.output
     assert "meeting" in page.read_text().lower() and "<svg" in page.read_text()
     saved = isolated / "data" / "transcripts" / "spoken.csv"
-    assert saved.read_text().startswith("start,end,text,probability,emotion,confidence\n")
+    assert saved.read_text().startswith("start,end,text,probability,emotion,confidence,speaker\n")
 
 
 @needs_tiny
