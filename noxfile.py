@@ -90,8 +90,11 @@ def robustness(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def speakers(session: nox.Session) -> None:
     """Who speaks when on conversations composed from the corpora: DER (pyannote.metrics), speaker
-    count, RTF of a GE2E (resemblyzer weights) + agglomerative-clustering prototype (issue 14)."""
-    session.install(*PACKAGES, "torch==2.13.0", "resemblyzer", "pyannote.metrics")
+    count and RTF of the built-in diarizer (`--speakers`); `-- --prototypes` adds the torch
+    prototypes of the first measurements."""
+    session.install(*PACKAGES, "pyannote.metrics")
+    if "--prototypes" in session.posargs:
+        session.install("torch==2.13.0", "resemblyzer")
     session.run("python", "scripts/benchmark_speakers.py", *session.posargs)
 
 

@@ -239,6 +239,19 @@ def project(x: np.ndarray, proj) -> np.ndarray:
     return unit(x if proj is None else (x - proj[0]) @ proj[1])
 
 
+def local_mean(vectors: np.ndarray, spans: np.ndarray, width: int) -> np.ndarray:
+    """Each (projected, unit) window vector replaced by the renormalised mean of the `width` windows
+    around it, within its run of overlapping windows (one speech region)."""
+    if width <= 1:
+        return vectors
+    out = vectors.copy()
+    breaks = np.flatnonzero(spans[1:, 0] >= spans[:-1, 1]) + 1
+    for run in np.split(np.arange(len(vectors)), breaks):
+        for i, index in enumerate(run):
+            out[index] = vectors[run[max(0, i - width // 2) : i + width // 2 + 1]].mean(axis=0)
+    return unit(out)
+
+
 # ----------------------------------------------------------------------------- scoring
 
 
@@ -348,6 +361,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=1.6)
     parser.add_argument("--variants", default="")
     parser.add_argument("--audio", default="level", help="level,plain: window audio at -30 dBFS or as is")
+    parser.add_argument("--smooth", type=int, default=0, help="mean of this many neighbouring windows")
+    parser.add_argument("--centre", default="0", help="0,1: without / with per-conversation centring")
     parser.add_argument("--no-bench", action="store_true")
     parser.add_argument("--save", default="", help="projection kind to fit on all corpora and save")
     parser.add_argument("--out", default=str(ROOT / "reports" / "speaker-experiments.json"))
@@ -373,8 +388,8 @@ def main() -> None:
         "lda-32", "lda-64", "lda-128", "none", "lda-16", "wccn", "nap-64", "centre",
     ]
     audios = args.audio.split(",")
-    variants = [(kind, audio, centre) for kind in kinds for audio in audios for centre in (False, True)]
-    report: dict = {"window": args.window, "hop": HOP, "thresholds": THRESHOLDS, "variants": {}}
+    variants = [(kind, audio, centre) for kind in kinds for audio in audios for centre in [c == "1" for c in args.centre.split(",")]]
+    report: dict = {"window": args.window, "hop": HOP, "smooth": args.smooth, "thresholds": THRESHOLDS, "variants": {}}
     for kind, audio, centre in variants:
         name = f"{kind}|{audio}|{'conv-centred' if centre else 'raw'}"
         entry: dict = {}
@@ -386,11 +401,11 @@ def main() -> None:
                 mask = train_mask(set_name)
                 proj = fit_projection(kind, clips[audio][mask], clips["speaker"][mask])
                 for row in rows:
-                    results.append((row, score(row, project(row[audio], proj), centre)))
+                    results.append((row, score(row, local_mean(project(row[audio], proj), row["spans"], args.smooth), centre)))
             entry[protocol] = summarise(results)
         if bench:
             proj = fit_projection(kind, clips[audio], clips["speaker"])
-            results = [(row, score(row, project(row[audio], proj), centre)) for row in bench]
+            results = [(row, score(row, local_mean(project(row[audio], proj), row["spans"], args.smooth), centre)) for row in bench]
             entry["bench_in_sample" if kind not in ("none",) else "bench"] = summarise(results)
             entry["cluster_rtf"] = float(np.mean([s.get("cluster_s", 0) / r["seconds"] for r, s in results]))
         report["variants"][name] = entry
