@@ -247,3 +247,20 @@ def test_speakers_leave_the_emotions_alone(dialogue):
 
     for t in np.arange(0.0, off.duration, 0.05):
         assert label_at(on, t) == label_at(off, t)
+
+
+def test_many_vectors_are_clustered_from_a_sample(monkeypatch):
+    """Past MAX_CLUSTERED vectors (long recordings) a spread sample is clustered and every vector
+    joins its nearest centre: memory stays bounded, the answer stays the same."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((2, 256))
+    truth = rng.integers(0, 2, 600)
+    vectors = centres[truth] + 0.3 * rng.standard_normal((600, 256))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    diarizer = ge2e.GE2E(get_settings())
+    whole = diarizer.assign(vectors, None)
+    monkeypatch.setattr(ge2e, "MAX_CLUSTERED", 50)
+    sampled = diarizer.assign(vectors, None)
+    for found in (whole, sampled):
+        assert len(set(found)) == 2
+        assert all(len(set(found[truth == k])) == 1 for k in (0, 1))
