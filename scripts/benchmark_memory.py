@@ -1,7 +1,7 @@
 """Peak memory of `ser analyze` (with transcript) on 1 min and 60 min of speech.
 
     python scripts/benchmark_memory.py [--minutes 1 60] [--profile fast] [--whisper-model base]
-        [--threads 2] [--mp3]
+        [--threads 2] [--mp3] [--speakers auto]
 
 The recordings: RAVDESS 01-18 clips in a seeded shuffle, joined with 0.5 s pauses, written as
 16 kHz FLAC (and mp3 with `--mp3`, decoded through the ffmpeg pipe). Each is analysed by a fresh
@@ -69,8 +69,9 @@ def main() -> None:
     parser.add_argument("--mp3", action="store_true", help="also measure mp3 copies (ffmpeg pipe)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", default="fast")
+    parser.add_argument("--speakers", default="off", help="SER_SPEAKERS for the runs (off, auto, N)")
     args = parser.parse_args()
-    env = dict(os.environ, SER_TRANSCRIPT="true", SER_WHISPER_MODEL=args.whisper_model)
+    env = dict(os.environ, SER_TRANSCRIPT="true", SER_WHISPER_MODEL=args.whisper_model, SER_SPEAKERS=args.speakers)
     env.update(SER_WHISPER_THREADS=str(args.threads), SER_HF_THREADS=str(args.threads), SER_VAD="silero")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,8 +102,16 @@ def main() -> None:
         if len(mine) >= 2:
             ratio = mine[-1]["peak_rss_mb"] / mine[0]["peak_rss_mb"]
             print(f"{kind}: peak RSS {mine[-1]['minutes']} min / {mine[0]['minutes']} min = {ratio:.2f}x")
-    report = {"profile": args.profile, "whisper_model": args.whisper_model, "threads": args.threads, "runs": rows}
-    name = "memory-analyze.json" if args.profile == "fast" else f"memory-analyze-{args.profile}.json"
+    report = {
+        "profile": args.profile,
+        "whisper_model": args.whisper_model,
+        "threads": args.threads,
+        "speakers": args.speakers,
+        "runs": rows,
+    }
+    name = "memory-analyze" + ("" if args.profile == "fast" else f"-{args.profile}")
+    name += "" if args.speakers == "off" else "-speakers"
+    name += ".json"
     out_path = ROOT / "reports" / name
     atomic_write_text(out_path, json.dumps(report, indent=2) + "\n")
     print(f"wrote {out_path}")
