@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python scripts/speaker_experiments.py [--per 6] [--window 1.6]
 
-Builds on scripts/benchmark_speakers.py (GE2E, compose, hypothesis, spectral, at_level). What is
+Builds on scripts/speaker_prototypes.py (GE2E, compose, hypothesis, spectral, at_level). What is
 new here:
 
 - projections learned on the corpora's clips with speaker labels (every 1.6 s window inside each
@@ -22,7 +22,7 @@ ones test (reported). Also `bench`: the benchmark's own 36 conversations (seed 0
 projection (a check that this script reproduces the benchmark) and with the all-corpora projection
 (in-sample: not an honest figure, only for reference).
 
-Embeddings are cached under /tmp/spk_cache. Writes reports/speaker-experiments.json and, for the
+Writes reports/speaker-experiments.json and, for the
 chosen recipe, /tmp/ge2e_projection.npz (mean (256,), matrix (256, k): projected = (x - mean) @ matrix,
 then L2-normalised).
 """
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import sys
 import time
 import zlib
@@ -42,8 +41,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_speakers import CORPORA, GE2E, STEP, annotation, at_level, compose, hypothesis, spectral
 from corpora import ROOT, corpora_dir
+from speaker_prototypes import CORPORA, GE2E, STEP, annotation, at_level, compose, spectral
 
 from ser_core.contract.signals import SAMPLE_RATE, speech_extent
 from ser_core.pipeline.audio import load_audio
@@ -51,7 +50,6 @@ from ser_core.pipeline.vad import speech_regions
 from ser_core.settings import get_settings
 from ser_core.training.datasets import load_dataset
 
-CACHE = Path("/tmp/spk_cache")
 HOP = 0.4
 
 
@@ -84,9 +82,6 @@ def embed_spans(encoder: GE2E, signal: np.ndarray, spans: np.ndarray, window: fl
 
 def clip_embeddings(encoder: GE2E, pool: dict, window: float) -> dict:
     """Every clip's windows embedded, plain and at -30 dBFS; with speaker, corpus, clip index."""
-    path = CACHE / f"clips_w{window}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
     rows = {"plain": [], "level": [], "speaker": [], "corpus": [], "clip": []}
     began = time.time()
     index = 0
@@ -103,8 +98,6 @@ def clip_embeddings(encoder: GE2E, pool: dict, window: float) -> dict:
             index += 1
         print("clips", corpus, index, round(time.time() - began), flush=True)
     out = {k: (np.concatenate(v) if k in ("plain", "level") else np.array(v)) for k, v in rows.items()}
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(out))
     return out
 
 
@@ -162,9 +155,6 @@ def conversation(encoder: GE2E, settings, signal: np.ndarray, reference: list, w
 
 
 def conversation_set(encoder, settings, name: str, pool: dict, per: int, window: float, seed: int = 1) -> list[dict]:
-    path = CACHE / f"conv_{name}_p{per}_w{window}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
     out = []
     for n in (1, 2, 3, 4):
         rng = np.random.default_rng([seed, zlib.crc32(name.encode()), n])
@@ -174,16 +164,11 @@ def conversation_set(encoder, settings, name: str, pool: dict, per: int, window:
             row.update(set=name, k=k, dev=k % 2 == 0)
             out.append(row)
         print("conversations", name, n, flush=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(out))
     return out
 
 
 def bench_set(encoder, settings, pool: dict, window: float) -> list[dict]:
     """The benchmark's 36 conversations (12 each of 2, 3, 4 speakers, seed 0), same draws."""
-    path = CACHE / f"conv_bench_w{window}.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
     rng = np.random.default_rng(0)
     out = []
     for n in (2, 3, 4):
@@ -193,7 +178,6 @@ def bench_set(encoder, settings, pool: dict, window: float) -> list[dict]:
             row.update(set="bench", k=k, dev=k % 2 == 0)
             out.append(row)
         print("conversations bench", n, flush=True)
-    path.write_bytes(pickle.dumps(out))
     return out
 
 

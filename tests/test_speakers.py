@@ -30,12 +30,13 @@ LINES = (
     "Please send me the report before the meeting starts tomorrow morning.",
 )
 #: Two voices that differ as two people do: a low male and a higher female espeak-ng voice.
-VOICES = {"A": ("en-us+m3", 40), "B": ("en-us+f4", 70)}
+VOICES = {"A": ("en-us+m1", 20, 150), "B": ("en-us+f5", 90, 170)}
 
 
 def _utterance(root, voice_key: str, i: int) -> np.ndarray:
-    name, pitch = VOICES[voice_key]
-    return load_audio(espeak(LINES[i % len(LINES)], root / f"{voice_key}{i}.wav", pitch=pitch, voice_name=name))
+    name, pitch, speed = VOICES[voice_key]
+    path = root / f"{voice_key}{i}.wav"
+    return load_audio(espeak(LINES[i % len(LINES)], path, pitch=pitch, speed=speed, voice_name=name))
 
 
 def _conversation(root, order: str, name: str) -> tuple[str, list[tuple[float, float, str]]]:
@@ -257,10 +258,46 @@ def test_many_vectors_are_clustered_from_a_sample(monkeypatch):
     truth = rng.integers(0, 2, 600)
     vectors = centres[truth] + 0.3 * rng.standard_normal((600, 256))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    diarizer = ge2e.GE2E(get_settings())
+    diarizer = ge2e.GE2E(get_settings(), projection=None)  # the clusters are in the raw vectors
+    diarizer.threshold = 0.5
     whole = diarizer.assign(vectors, None)
     monkeypatch.setattr(ge2e, "MAX_CLUSTERED", 50)
     sampled = diarizer.assign(vectors, None)
     for found in (whole, sampled):
         assert len(set(found)) == 2
         assert all(len(set(found[truth == k])) == 1 for k in (0, 1))
+
+
+def test_projection_round_trip_and_fails_closed(tmp_path):
+    shipped = ge2e.Projection.load(ge2e.PROJECTION)
+    assert shipped.meta["corpora"] and shipped.matrix.shape[0] == 256
+    copy = tmp_path / "p.npz"
+    shipped.save(copy)
+    again = ge2e.Projection.load(copy)
+    np.testing.assert_array_equal(again.matrix, shipped.matrix)
+    vectors = np.random.default_rng(0).standard_normal((5, 256)).astype(np.float32)
+    np.testing.assert_allclose(np.linalg.norm(again.apply(vectors), axis=1), 1.0, rtol=1e-5)
+    # Made for another encoder: refused.
+    meta = dict(shipped.meta, encoder_sha256="0" * 64, format=ge2e.PROJECTION_FORMAT)
+    np.savez(tmp_path / "other.npz", mean=shipped.mean, matrix=shipped.matrix, meta=np.array(json.dumps(meta)))
+    with pytest.raises(DiarizerError, match="another encoder"):
+        ge2e.Projection.load(tmp_path / "other.npz")
+    # Objects that would need pickle to load: refused, not unpickled.
+    np.savez(tmp_path / "pickled.npz", mean=shipped.mean, matrix=shipped.matrix, meta=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DiarizerError, match="cannot read"):
+        ge2e.Projection.load(tmp_path / "pickled.npz")
+    with pytest.raises(DiarizerError, match="cannot read"):
+        ge2e.Projection.load(tmp_path / "missing.npz")
+
+
+def test_a_few_odd_windows_are_no_speaker():
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((3, 256))
+    truth = np.r_[np.zeros(60, int), np.ones(60, int), np.full(3, 2)]  # 3 odd windows (a laugh, a shout)
+    vectors = centres[truth] + 0.2 * rng.standard_normal((len(truth), 256))
+    diarizer = ge2e.GE2E(get_settings(), projection=None)
+    diarizer.threshold, diarizer.min_share = 0.5, 0.0
+    assert len(set(diarizer.assign(vectors, None))) == 3
+    diarizer.min_share = 0.05
+    found = diarizer.assign(vectors, None)
+    assert len(set(found)) == 2 and len(set(found[:60])) == 1 and len(set(found[60:120])) == 1

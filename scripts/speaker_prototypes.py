@@ -1,6 +1,8 @@
-"""Who speaks when, on conversations composed from the corpora: first measurements for issue 14.
+"""Who speaks when, on conversations composed from the corpora: the first measurements for issue 14,
+torch prototypes (the product's diarizer is measured by benchmark_speakers.py).
 
-    python scripts/benchmark_speakers.py [--conversations 12] [--seed 0]
+    pip install torch==2.13.0 resemblyzer pyannote.metrics
+    python scripts/speaker_prototypes.py [--conversations 12] [--seed 0] [--whisper]
 
 Conversations of 2, 3 and 4 speakers (`--conversations` of each) take turns of 1-4 clips, with
 pauses of 0.2-1.0 s, 60-180 s long; half draw all speakers from one corpus (one microphone and
@@ -23,7 +25,7 @@ preprocessing does); `level+smooth` (and each window's label the majority of the
 the same for every threshold column); with `--whisper`, `whisper` (the accurate profile's encoder states pooled per window, centred per
 conversation; needs the hf plugin).
 
-Writes reports/speakers.json.
+Writes reports/speaker-prototypes.json.
 """
 
 from __future__ import annotations
@@ -195,92 +197,17 @@ def annotation(turns: list):
     return found
 
 
-def prototype_row(signal, reference, regions, n, encoder, whisper, thresholds) -> dict:
-    """The torch prototypes of the first measurements (plain, level, smoothing, regions, spectral,
-    Whisper states): DER with the true N and at each distance threshold."""
-    from pyannote.metrics.diarization import DiarizationErrorRate
-    from sklearn.cluster import AgglomerativeClustering
-
-    began = time.perf_counter()
-    spans = windows(signal, regions)
-    size = int(WINDOW * SAMPLE_RATE)  # windows at the end of the recording padded with silence
-    cut = [signal[int(a * SAMPLE_RATE) : int(a * SAMPLE_RATE) + size] for a, _ in spans]
-    cut = [np.pad(piece, (0, size - len(piece))) for piece in cut]
-    embedded = encoder.embed(np.stack([encoder.mel(piece) for piece in cut]))
-    cost = time.perf_counter() - began
-    levelled = encoder.embed(np.stack([encoder.mel(at_level(piece)) for piece in cut]))
-    row: dict = {"windows": len(spans)}
-    truth = annotation(reference)
-    regional, runs = by_region(levelled, spans)
-    candidates = [("plain", embedded, False), ("level", levelled, False), ("level+smooth", levelled, True), ("level+region", regional, False)]
-    if whisper is not None:  # windows pooled from the encoder states, centred per conversation
-        states = whisper.embed_windows(whisper.frames(signal), spans)
-        centred = states - states.mean(axis=0)
-        candidates.append(("whisper", centred / np.linalg.norm(centred, axis=1, keepdims=True).clip(1e-9), False))
-    for variant, labels in (("level+spectral", spectral(levelled, n)),):
-        auto = spectral(levelled, None)
-        row[variant] = {}
-        for name, found in [("oracle", labels)] + [(f"t{t}", auto) for t in thresholds]:
-            der = DiarizationErrorRate(collar=0.25, skip_overlap=True)
-            row[variant][name] = {
-                "der": float(der(truth, annotation(hypothesis(regions, spans, found)))),
-                "count": len(set(found)),
-            }
-    for variant, vectors, smooth in candidates:
-        for name, clusterer in [("oracle", AgglomerativeClustering(n_clusters=n, metric="cosine", linkage="average"))] + [
-            (f"t{t}", AgglomerativeClustering(n_clusters=None, distance_threshold=t, metric="cosine", linkage="average"))
-            for t in thresholds
-        ]:
-            t0 = time.perf_counter()
-            labels = clusterer.fit_predict(vectors) if len(vectors) > 1 else np.zeros(len(vectors), int)
-            if variant == "level+region":  # back from regions to their windows
-                labels = np.concatenate([np.full(len(run), label) for run, label in zip(runs, labels, strict=True)])
-            if smooth:
-                labels = smoothed(labels, spans)
-            der = DiarizationErrorRate(collar=0.25, skip_overlap=True)
-            row.setdefault(variant, {})[name] = {
-                "der": float(der(truth, annotation(hypothesis(regions, spans, labels)))),
-                "count": len(set(labels)),
-            }
-            if name == "oracle" and variant == "plain":
-                row["rtf"] = (cost + time.perf_counter() - t0) / (len(signal) / SAMPLE_RATE)
-    return row
-
-
-def product_row(signal: np.ndarray, reference: list, regions: np.ndarray, n: int, diarizer) -> dict:
-    """The product's diarizer (`ser_core`'s `--speakers`) on one conversation: DER and count with
-    the true number of speakers and with the number estimated, and the cost of embed + cluster."""
-    from pyannote.metrics.diarization import DiarizationErrorRate
-
-    from ser_core.pipeline.speakers import find_turns
-
-    began = time.perf_counter()
-    spans, vectors = diarizer.embed(signal, regions)
-    out: dict = {}
-    for name, count in (("auto", None), ("oracle", n)):
-        clusters = diarizer.assign(vectors, count)
-        turns = find_turns(regions.tolist(), spans, clusters)
-        if name == "auto":
-            out["rtf"] = (time.perf_counter() - began) / (len(signal) / SAMPLE_RATE)
-        der = DiarizationErrorRate(collar=0.25, skip_overlap=True)
-        found = annotation([(t.start, t.end, t.speaker) for t in turns])
-        out[name] = {"der": float(der(annotation(reference), found)), "count": len({t.speaker for t in turns})}
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--conversations", type=int, default=12, help="per number of speakers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--whisper", action="store_true", help="also the accurate profile's Whisper-encoder states")
-    parser.add_argument("--prototypes", action="store_true", help="also the torch prototypes (needs torch, resemblyzer)")
     args = parser.parse_args()
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    from sklearn.cluster import AgglomerativeClustering
 
-    from ser_core.plugins.lookup import get_diarizer
-
-    root, settings, diarizer = corpora_dir(), get_settings(), get_diarizer()
-    encoder = GE2E() if args.prototypes else None
-    variants = (VARIANTS + (("whisper",) if args.whisper else ())) if args.prototypes else ()
+    root, settings, encoder = corpora_dir(), get_settings(), GE2E()
+    variants = VARIANTS + (("whisper",) if args.whisper else ())
     whisper = None
     if args.whisper:
         from ser_core.plugins.lookup import get_backend
@@ -290,21 +217,58 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     thresholds = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
     rows = []
-    for n in (2, 3, 4, 1):  # 1: one speaker's clips of mixed emotions, for false splits
+    for n in (2, 3, 4):
         for k in range(args.conversations):
             signal, reference = compose(pool, n, rng)
+            began = time.perf_counter()
             regions = speech_regions(signal, settings.vad, settings.vad_merge_gap)
-            row = {"speakers": n, "seconds": round(len(signal) / SAMPLE_RATE, 1), "dev": k % 2 == 0}
-            row["product"] = product_row(signal, reference, regions, n, diarizer)
-            if encoder is not None and n > 1:
-                row.update(prototype_row(signal, reference, regions, n, encoder, whisper, thresholds))
+            spans = windows(signal, regions)
+            size = int(WINDOW * SAMPLE_RATE)  # windows at the end of the recording padded with silence
+            cut = [signal[int(a * SAMPLE_RATE) : int(a * SAMPLE_RATE) + size] for a, _ in spans]
+            cut = [np.pad(piece, (0, size - len(piece))) for piece in cut]
+            embedded = encoder.embed(np.stack([encoder.mel(piece) for piece in cut]))
+            cost = time.perf_counter() - began
+            levelled = encoder.embed(np.stack([encoder.mel(at_level(piece)) for piece in cut]))
+            row = {"speakers": n, "seconds": round(len(signal) / SAMPLE_RATE, 1), "windows": len(spans), "dev": k % 2 == 0}
+            truth = annotation(reference)
+            regional, runs = by_region(levelled, spans)
+            candidates = [("plain", embedded, False), ("level", levelled, False), ("level+smooth", levelled, True), ("level+region", regional, False)]
+            if whisper is not None:  # windows pooled from the encoder states, centred per conversation
+                states = whisper.embed_windows(whisper.frames(signal), spans)
+                centred = states - states.mean(axis=0)
+                candidates.append(("whisper", centred / np.linalg.norm(centred, axis=1, keepdims=True).clip(1e-9), False))
+            for variant, labels in (("level+spectral", spectral(levelled, n)),):
+                auto = spectral(levelled, None)
+                row[variant] = {}
+                for name, found in [("oracle", labels)] + [(f"t{t}", auto) for t in thresholds]:
+                    der = DiarizationErrorRate(collar=0.25, skip_overlap=True)
+                    row[variant][name] = {
+                        "der": float(der(truth, annotation(hypothesis(regions, spans, found)))),
+                        "count": len(set(found)),
+                    }
+            for variant, vectors, smooth in candidates:
+                for name, clusterer in [("oracle", AgglomerativeClustering(n_clusters=n, metric="cosine", linkage="average"))] + [
+                    (f"t{t}", AgglomerativeClustering(n_clusters=None, distance_threshold=t, metric="cosine", linkage="average"))
+                    for t in thresholds
+                ]:
+                    t0 = time.perf_counter()
+                    labels = clusterer.fit_predict(vectors) if len(vectors) > 1 else np.zeros(len(vectors), int)
+                    if variant == "level+region":  # back from regions to their windows
+                        labels = np.concatenate([np.full(len(run), label) for run, label in zip(runs, labels, strict=True)])
+                    if smooth:
+                        labels = smoothed(labels, spans)
+                    der = DiarizationErrorRate(collar=0.25, skip_overlap=True)
+                    row.setdefault(variant, {})[name] = {
+                        "der": float(der(truth, annotation(hypothesis(regions, spans, labels)))),
+                        "count": len(set(labels)),
+                    }
+                    if name == "oracle" and variant == "plain":
+                        row["rtf"] = (cost + time.perf_counter() - t0) / (len(signal) / SAMPLE_RATE)
             rows.append(row)
-            print(n, k, row["seconds"], {v: round(row[v]["oracle"]["der"], 3) for v in ("product", *variants) if v in row}, flush=True)
-    summary: dict = {"product": product_summary(rows)}
-    if variants:
-        summary["prototype_rtf"] = float(np.mean([r["rtf"] for r in rows if "rtf" in r]))
+            print(n, k, row["seconds"], {v: round(row[v]["oracle"]["der"], 3) for v in variants}, flush=True)
+    summary: dict = {"rtf": float(np.mean([r["rtf"] for r in rows]))}
     for variant in variants:
-        best = min(thresholds, key=lambda t, v=variant: np.mean([r[v][f"t{t}"]["der"] for r in rows if r["dev"] and v in r]))
+        best = min(thresholds, key=lambda t, v=variant: np.mean([r[v][f"t{t}"]["der"] for r in rows if r["dev"]]))
         found: dict = {"threshold_chosen_on_dev": best}
         for n in (2, 3, 4):
             every = [r[variant] for r in rows if r["speakers"] == n]
@@ -317,24 +281,7 @@ def main() -> None:
             }
         summary[variant] = found
     print(json.dumps(summary, indent=2))
-    atomic_write_text(ROOT / "reports" / "speakers.json", json.dumps({"summary": summary, "rows": rows}, indent=2) + "\n")
-
-
-def product_summary(rows: list[dict]) -> dict:
-    """The product's DER (true N, estimated N), median DER, count accuracy and cost per speaker count."""
-    out: dict = {"rtf": float(np.mean([r["product"]["rtf"] for r in rows]))}
-    for n in sorted({r["speakers"] for r in rows}):
-        mine = [r["product"] for r in rows if r["speakers"] == n]
-        out[str(n)] = {
-            "conversations": len(mine),
-            "der_true_n": float(np.mean([m["oracle"]["der"] for m in mine])),
-            "der_auto": float(np.mean([m["auto"]["der"] for m in mine])),
-            "der_auto_median": float(np.median([m["auto"]["der"] for m in mine])),
-            "der_auto_worst": float(np.max([m["auto"]["der"] for m in mine])),
-            "count_right": float(np.mean([m["auto"]["count"] == n for m in mine])),
-            "counts": [m["auto"]["count"] for m in mine],
-        }
-    return out
+    atomic_write_text(ROOT / "reports" / "speaker-prototypes.json", json.dumps({"summary": summary, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
