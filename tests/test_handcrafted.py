@@ -65,3 +65,24 @@ def test_deterministic():
     np.testing.assert_array_equal(
         features.pool(features.frames(signal)), features.pool(features.frames(signal))
     )
+
+
+def test_a_window_is_levelled_like_a_training_clip():
+    """A 2 s window of a long recording is pooled as that stretch would be alone (a training
+    clip), whatever else is in the recording: a loud stretch elsewhere must not make it look quiet.
+    (handcrafted-v3 levelled the whole piece, so windows drifted from the training clips.)"""
+    backend = HandcraftedBackend()
+    quiet = voice(140, 2.0, 0.03, 3, 7)
+    loud = voice(220, 2.0, 0.6, 5, 8)  # 26 dB louder
+    alone = backend.pool(backend.frames(quiet))
+    in_recording = backend.embed_windows(backend.frames(np.concatenate([quiet, loud])), np.array([[0.0, 2.0]]))[0]
+    level_dependent = [
+        i
+        for i, name in enumerate(features.names)
+        if name.startswith(("log_energy_", "loudness_", "mfcc0_", "logmel")) and name.endswith(("_mean", "_p50"))
+    ]
+    assert len(level_dependent) > 40
+    np.testing.assert_allclose(in_recording[level_dependent], alone[level_dependent], rtol=0.02, atol=0.3)
+    # ... and a recording's level no longer moves its features (the same voice 20 dB quieter).
+    softer = backend.pool(backend.frames(quiet * 0.1))
+    np.testing.assert_allclose(softer[level_dependent], alone[level_dependent], rtol=0.02, atol=0.3)

@@ -15,10 +15,12 @@ from ser_core.pipeline.audio import at_level
 
 __version__ = "0.1.0"
 #: Bumped whenever the features change, so old caches and models are never mixed with new ones.
-MODEL_ID = "handcrafted-v3"
-#: Speech level (dBFS, `ser_core.pipeline.audio.speech_power`) every recording is set to before the
-#: features: level, energy and loudness descriptors depend on the microphone's gain, not only on the
-#: voice (leave-one-corpus-out +0.015 mean UAR, Emo-DB +0.08; docs/performance.md).
+MODEL_ID = "handcrafted-v4"
+#: Speech level (dBFS, `ser_core.pipeline.audio.speech_power`) every span is set to before its
+#: functionals: level, energy and loudness descriptors depend on the microphone's gain, not only on
+#: the voice (leave-one-corpus-out +0.015 mean UAR, Emo-DB +0.08; docs/performance.md). v3 set it
+#: once per analysed piece, so a 2 s window of a long recording was not levelled like a training
+#: clip: v4 levels each span by its own speech (timeline frame accuracy 0.525 -> see performance.md).
 LEVEL_DBFS = -25.0
 #: At most this much gain (dB), so a near-silent file's noise is not blown up to speech level.
 MAX_GAIN_DB = 50.0
@@ -40,11 +42,13 @@ class HandcraftedBackend(EmbeddingBackend):
         return {"level_dbfs": LEVEL_DBFS, "max_gain_db": MAX_GAIN_DB}
 
     def frames(self, signal: np.ndarray) -> np.ndarray:
-        """The frame descriptors of the recording with its speech level set to `LEVEL_DBFS`."""
+        """The frame descriptors of the recording with its speech level set to `LEVEL_DBFS` (so the
+        quiet-frame rules inside the descriptors see speech at a known level)."""
         return self.features.frames(at_level(signal, LEVEL_DBFS, MAX_GAIN_DB))
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
-        return self.features.pool(frames)
+        """Functionals of a span, levelled by the span's own speech first."""
+        return self.features.pool(self.features.levelled(frames, LEVEL_DBFS, MAX_GAIN_DB))
 
 
 def default_model_path() -> Path:

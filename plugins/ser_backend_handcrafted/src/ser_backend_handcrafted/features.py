@@ -90,6 +90,7 @@ _F0 = LLD_NAMES.index("f0_semitones")
 _VOICING = LLD_NAMES.index("voicing")
 _ENERGY = LLD_NAMES.index("log_energy")
 _LOUDNESS = LLD_NAMES.index("loudness")
+_MFCC = LLD_NAMES.index("mfcc0")
 N_ALWAYS = _F0  # descriptors before this index are defined on every frame; the rest on voiced frames
 FUNCTIONALS = (
     "mean", "std", "p10", "p25", "p50", "p75", "p90", "skew", "kurt", "tslope",
@@ -340,6 +341,25 @@ class HandcraftedFeatures:
         cpp = cepstrum[rows, peak] - (cepstrum.mean(axis=1) + (cepstrum @ qc) / (qc @ qc) * qc[peak])
         cpp[quiet] = 0.0
         return tuple(np.repeat(x, PITCH_STRIDE)[:n] for x in (f0, voicing, h1_h2, cpp))  # type: ignore[return-value]
+
+    def levelled(self, lld: np.ndarray, dbfs: float, max_gain_db: float) -> np.ndarray:
+        """A span's frames as if its audio had its speech level (the mean power of the frames within
+        40 dB of the loudest, as `ser_core.pipeline.audio.speech_power`) set to `dbfs`, gain capped
+        at `max_gain_db`: only energy, loudness, the log mel bands and the cepstrum's mean (which
+        carries their sum) depend on the gain, and each moves by a known amount. So every span (a
+        training clip, a 2 s window of a long recording) is levelled by its own speech, the same way."""
+        lld = np.array(lld, dtype=np.float32)
+        if len(lld) == 0:
+            return lld
+        power = np.power(10.0, lld[:, _ENERGY].astype(np.float64) / 10.0)
+        level_db = 10.0 * np.log10(max(float(power[power >= power.max() * 1e-4].mean()), 1e-20))
+        gain_db = min(dbfs - level_db, max_gain_db)
+        nepers = gain_db * np.log(10.0) / 10.0  # the same gain on natural-log power
+        lld[:, _ENERGY] += gain_db
+        lld[:, _LOUDNESS] *= 10.0 ** (0.3 * gain_db / 10.0)  # loudness sums mel power ** 0.3
+        lld[:, _LOGMEL : _LOGMEL + N_MELS] += nepers
+        lld[:, _MFCC : _MFCC + N_MFCC] += nepers * self._tables["dct"].sum(axis=0)
+        return lld
 
     def pool(self, lld: np.ndarray) -> np.ndarray:
         """Functionals of a span of frames, shape (dim,); finite for any span, even an empty one."""
