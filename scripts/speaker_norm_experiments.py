@@ -53,6 +53,7 @@ from corpora import ROOT, corpora_dir
 
 import ser_core
 from ser_core.atomic_files import atomic_write_text
+from ser_core.models.adaptation import Normalised, SourceStats
 from ser_core.models.artifacts import Model, ModelMeta
 from ser_core.pipeline.analysis import window_spans
 from ser_core.pipeline.audio import SAMPLE_RATE, load_audio, stream_audio
@@ -61,7 +62,7 @@ from ser_core.pipeline.vad import speech_regions
 from ser_core.plugins.lookup import get_backend
 from ser_core.plugins.manager import get_plugin_manager
 from ser_core.settings import get_settings
-from ser_core.training.api import _fit, features_of
+from ser_core.training.api import Trainer, _fit, features_of
 from ser_core.training.datasets import load_dataset
 from ser_core.training.metrics import classification_report
 
@@ -130,8 +131,8 @@ def segments_of(rec: dict[str, np.ndarray], probabilities: np.ndarray, labels: l
 class Variant:
     """How vectors are standardised before the head: `mode` "plain", "z", "centre" or "shrunk"."""
 
-    def __init__(self, name: str, mode: str, k: float = 0.0) -> None:
-        self.name, self.mode, self.k = name, mode, k
+    def __init__(self, name: str, mode: str, k: float = 0.0, cap: float = 1.0) -> None:
+        self.name, self.mode, self.k, self.cap = name, mode, k, cap
 
     def stats(
         self, x: np.ndarray, population: tuple[np.ndarray, np.ndarray]
@@ -142,7 +143,7 @@ class Variant:
         if self.mode == "scale":
             return np.zeros_like(mean), np.maximum(np.sqrt(var), FLOOR)
         if self.mode == "shrunk":
-            w = len(x) / (len(x) + self.k)
+            w = min(len(x) / (len(x) + self.k), self.cap)
             mean = w * mean + (1 - w) * population[0]
             var = w * var + (1 - w) * population[1]
         return mean, np.maximum(np.sqrt(var), FLOOR)
@@ -238,6 +239,16 @@ def main() -> None:
     parser.add_argument("--max-speakers", type=int, default=0, help="smoke runs: at most this many speakers")
     parser.add_argument("--window-level", action="store_true", help="also the window-levelled control")
     parser.add_argument("--cache", default="/tmp/speaker_norm_cache")
+    parser.add_argument(
+        "--per-recording",
+        action="store_true",
+        help="only the product's adapted head vs the per-speaker head on the recording's own statistics "
+        "(section 'per_recording_stats' of the report; the other sections are kept)",
+    )
+    parser.add_argument("--shrink-k", type=float, nargs="*", default=[30.0, 100.0], help="--per-recording: k")
+    parser.add_argument(
+        "--cap", type=float, nargs="*", default=[0.5, 0.25, 0.1], help="--per-recording: caps on w"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     settings = get_settings()
@@ -245,6 +256,25 @@ def main() -> None:
     root = corpora_dir()
     items = [item for corpus in CORPORA for item in load_dataset(root / corpus, LABELS)]
     data = features_of(items, backend)
+    out = ROOT / "reports" / "speaker-norm-experiments.json"
+    if args.per_recording:
+        previous = json.loads(out.read_text()) if out.is_file() else {}
+        section = {
+            "profile": args.profile,
+            "seed": args.seed,
+            "classifier": CLASSIFIER,
+            "pause_seconds": args.pause,
+            "min_recording_seconds": args.min_seconds,
+            "single_min_seconds": args.single_min_seconds,
+            "reference_timeline_fast_committed": _reference(),
+            "version": ser_core.__version__,
+        }
+        section |= experiment_per_recording(args, data, backend, settings, started)
+        section["wall_seconds"] = round(time.perf_counter() - started, 1)
+        key = "per_recording_stats" + ("" if not args.max_speakers else f"_smoke{args.max_speakers}")
+        atomic_write_text(out, json.dumps(previous | {key: section}, indent=2) + "\n")
+        print(f"wrote {out} [{key}]")
+        return
     modes = ["product_windows"] + (["window_levelled"] if args.window_level else [])
     report = {
         "profile": args.profile,
@@ -258,31 +288,32 @@ def main() -> None:
     for mode in modes:
         report[mode] = experiment(args, mode, data, backend, settings, started)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    out = ROOT / "reports" / "speaker-norm-experiments.json"
+    report["backend_model_id"] = backend.model_id
+    if out.is_file():  # other sections (--per-recording) are kept
+        report = {
+            k: v for k, v in json.loads(out.read_text()).items() if k.startswith("per_recording_stats")
+        } | report
     atomic_write_text(out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
 
 
-def experiment(args, mode: str, data, backend, settings, started: float) -> dict:
-    """Every recording's window vectors (`mode` "product_windows": as `analyze` computes them;
-    "window_levelled": each window levelled alone), then every variant's heads and scores."""
+def build_all(
+    args, mode: str, data, backend, settings, started: float
+) -> tuple[dict, list[str], dict | None]:
+    """Pass 1: every chosen speaker's recordings (mixed, single-emotion, dominant) with their window
+    vectors (cached under --cache, keyed by the backend's model id), the chosen speakers, and the
+    check against `ser_core.analyze`."""
     window_level = mode == "window_levelled"
     prefix = "wl-" if window_level else ""
-    x_all = np.asarray(data.vectors, dtype=np.float64)
     speakers = np.array(data.speakers)
     labels = np.array(data.labels)
-    corpora = np.array([it.corpus for it in data.items])
     cache = (
-        Path(args.cache) / f"{args.profile}-s{args.seed}-p{args.pause}-m{args.min_seconds}"
+        Path(args.cache) / f"{args.profile}-{backend.model_id}-s{args.seed}-p{args.pause}-m{args.min_seconds}"
         if args.cache
         else None
     )
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
-
-    variants = [Variant("plain", "plain"), Variant("speaker_z", "z"), Variant("speaker_centre", "centre")]
-    variants += [Variant("speaker_scale", "scale")]
-    variants += [Variant(f"shrunk_k{int(k)}", "shrunk", k) for k in args.k]
 
     rng = np.random.default_rng(args.seed)  # the benchmark's: one permutation per speaker, in order
     rng_single = np.random.default_rng(args.seed + 1000)
@@ -300,7 +331,6 @@ def experiment(args, mode: str, data, backend, settings, started: float) -> dict
             order = rng.permutation(np.flatnonzero(test))
             if speaker not in chosen:
                 continue
-            corpus = data.items[order[0]].corpus
             audio = {i: load_audio(data.items[i].path) for i in order}
             clips = [(audio[i], data.items[i].label) for i in order]
             durations = [len(s) / SAMPLE_RATE + args.pause for s, _ in clips]
@@ -378,6 +408,23 @@ def experiment(args, mode: str, data, backend, settings, started: float) -> dict
             )
         )
     print(f"[{mode}] analyze check: {check}", flush=True)
+
+    return recs, chosen, check
+
+
+def experiment(args, mode: str, data, backend, settings, started: float) -> dict:
+    """Every recording's window vectors (`mode` "product_windows": as `analyze` computes them;
+    "window_levelled": each window levelled alone), then every variant's heads and scores."""
+    x_all = np.asarray(data.vectors, dtype=np.float64)
+    speakers = np.array(data.speakers)
+    labels = np.array(data.labels)
+    corpora = np.array([it.corpus for it in data.items])
+
+    variants = [Variant("plain", "plain"), Variant("speaker_z", "z"), Variant("speaker_centre", "centre")]
+    variants += [Variant("speaker_scale", "scale")]
+    variants += [Variant(f"shrunk_k{int(k)}", "shrunk", k) for k in args.k]
+
+    recs, chosen, check = build_all(args, mode, data, backend, settings, started)
 
     # Pass 2: heads and scores.
     def heads_for(train: np.ndarray) -> dict[str, tuple]:
@@ -501,6 +548,247 @@ def experiment(args, mode: str, data, backend, settings, started: float) -> dict
             f"[{mode}] {n:16s} mixed acc {m['overall']['frame_accuracy']:.3f} uar {m['overall']['frame_uar']:.3f} | "
             + " ".join(f"{c} {m[c]['frame_accuracy']:.3f}" for c in CORPORA if c in m)
             + f" | single>=30s {s['overall']['frame_accuracy']:.3f} | loco {report['loco_mixed'][n]['overall']['frame_accuracy']:.3f}"
+        )
+    return report
+
+
+# --- the product's adapted head on a recording's own statistics (--per-recording) ----------------
+
+
+class Head:
+    """One way of classifying a recording's window vectors: `kind` "plain" (the product's plain head,
+    raw windows), "adapted" (the product's per-corpus-trained head) or "speaker" (the head trained on
+    speakers standardised by their own statistics); `stats` "none", "own" (the recording's
+    `SourceStats.of`) or "shrunk" (its mean and variance blended with `target`'s,
+    w = min(n / (n + k), cap), n the recording's windows)."""
+
+    def __init__(
+        self, name: str, kind: str, stats: str, k: float = 0.0, cap: float = 1.0, target: str = "pool"
+    ):
+        self.name, self.kind, self.stats, self.k, self.cap, self.target = name, kind, stats, k, cap, target
+
+    def source(self, x: np.ndarray, targets: dict[str, tuple[np.ndarray, np.ndarray]]) -> SourceStats | None:
+        if self.stats == "none":
+            return None
+        own = SourceStats.of(x)
+        if self.stats == "own":
+            return own
+        w = min(len(x) / (len(x) + self.k), self.cap)
+        mean, var = targets[self.target]
+        mean = w * own.mean + (1 - w) * mean
+        var = w * own.scale**2 + (1 - w) * var
+        return SourceStats(mean, np.maximum(np.sqrt(var), FLOOR), len(x))
+
+    def describe(self) -> dict:
+        return {"head": self.kind, "stats": self.stats, "k": self.k, "cap": self.cap, "target": self.target}
+
+
+def per_recording_heads(ks: list[float], caps: list[float]) -> list[Head]:
+    heads = [
+        Head("a_plain", "plain", "none"),
+        Head("b_adapted_own", "adapted", "own"),
+        Head("c_speaker_own", "speaker", "own"),
+    ]
+    for kind, short in (("adapted", "b"), ("speaker", "c")):
+        for cap in caps:
+            for k in ks:
+                heads.append(Head(f"d_{short}_k{int(k)}_cap{cap:g}", kind, "shrunk", k, cap, "pool"))
+    # the adapted head was trained on corpora standardised by their own statistics: also shrink
+    # toward a typical training corpus's (the average of their means and variances)
+    for cap in caps:
+        heads.append(Head(f"d_b_k{int(ks[0])}_cap{cap:g}_corpus", "adapted", "shrunk", ks[0], cap, "corpus"))
+    # the limit w = 0: the adapted head on a typical training corpus's statistics, none of the recording's
+    heads.append(Head("b0_adapted_typical_corpus", "adapted", "shrunk", 0.0, 0.0, "corpus"))
+    return heads
+
+
+class FoldModels:
+    """The fold's heads: `Trainer(..., corpus_norm=True).fit` exactly as `ser_core.training.api.train`
+    builds `Normalised` (no training copies, corpora unweighted: the timeline benchmark's plain
+    fit), and the per-speaker-trained head of `experiment` (variant "speaker_z")."""
+
+    def __init__(self, data, x_all: np.ndarray, train: np.ndarray) -> None:
+        speakers = np.array(data.speakers)
+        labels = np.array(data.labels)
+        corpora = np.array([it.corpus for it in data.items])
+        self.normalised: Normalised = Trainer(data, [], CLASSIFIER, {}, False, True).fit(train)
+        assert self.normalised.adapted is not None
+        pop = population_of(x_all[train])
+        z = Variant("speaker_z", "z").apply(x_all[train], speakers[train], pop)
+        self.speaker = _fit(z, list(labels[train]), CLASSIFIER, {})
+        assert self.speaker.labels == self.normalised.labels
+        per_corpus = [population_of(x_all[train & (corpora == c)]) for c in sorted(set(corpora[train]))]
+        self.targets = {
+            "pool": pop,
+            "corpus": (
+                np.mean([m for m, _ in per_corpus], axis=0),
+                np.mean([v for _, v in per_corpus], axis=0),
+            ),
+        }
+
+    @property
+    def labels(self) -> list[str]:
+        return self.normalised.labels
+
+    def proba(self, head: Head, x: np.ndarray) -> np.ndarray:
+        source = head.source(x, self.targets)
+        if head.kind == "plain":
+            return self.normalised.predict_proba(x)
+        if head.kind == "adapted":
+            return self.normalised.predict_proba(x, source)
+        return self.speaker.predict_proba(source.standardise(x))
+
+
+def _accuracy(truth: list[str], pred: list[str]) -> float | None:
+    if not truth:
+        return None
+    return float(np.mean(np.array(truth) == np.array(pred)))
+
+
+def _loss_vs_plain(per_rec: dict[str, list[float | None]], names: list[str]) -> dict[str, dict]:
+    """Per-recording frame accuracy minus the plain head's: mean, worst, 10th percentile, and the
+    share of recordings that lose more than 0.10 / 0.20."""
+    base = per_rec["a_plain"]
+    out = {}
+    for n in names:
+        d = np.array(
+            [v - b for v, b in zip(per_rec[n], base, strict=True) if v is not None and b is not None]
+        )
+        if len(d) == 0:
+            continue
+        out[n] = {
+            "recordings": len(d),
+            "mean_diff": round(float(d.mean()), 4),
+            "worst_diff": round(float(d.min()), 4),
+            "p10_diff": round(float(np.percentile(d, 10)), 4),
+            "share_lose_gt_0.10": round(float(np.mean(d < -0.10)), 3),
+            "share_lose_gt_0.20": round(float(np.mean(d < -0.20)), 3),
+        }
+    return out
+
+
+def _worst_cells(report: dict[str, dict[str, dict]], names: list[str]) -> dict[str, dict]:
+    """Each head's worst cell (corpus, emotion or corpus:emotion) against the plain head's."""
+    out = {}
+    for n in names:
+        cells = [
+            (round(report[n][c]["frame_accuracy"] - report["a_plain"][c]["frame_accuracy"], 4), c)
+            for c in report[n]
+            if c != "overall" and c in report["a_plain"]
+        ]
+        if cells:
+            diff, cell = min(cells)
+            out[n] = {"cell": cell, "diff": diff, "frame_accuracy": report[n][cell]["frame_accuracy"]}
+    return out
+
+
+def experiment_per_recording(args, data, backend, settings, started: float) -> dict:
+    """(a) the plain head on raw windows, (b) the product's per-corpus-trained adapted head on the
+    windows standardised by the recording's own statistics, (c) the per-speaker-trained head the
+    same way, (d) (b) and (c) with the statistics shrunk toward the fold's training population with
+    a cap on the recording's weight; the same recordings and scenarios as `experiment`."""
+    mode = "product_windows"
+    x_all = np.asarray(data.vectors, dtype=np.float64)
+    speakers = np.array(data.speakers)
+    corpora = np.array([it.corpus for it in data.items])
+    heads = per_recording_heads(args.shrink_k, args.cap)
+    names = [h.name for h in heads]
+    recs, chosen, check = build_all(args, mode, data, backend, settings, started)
+
+    def evaluate(models: FoldModels, rec: dict) -> dict[str, list]:
+        if len(rec["vectors"]) == 0:
+            return {n: [] for n in names}
+        return {
+            h.name: segments_of(rec, models.proba(h, rec["vectors"]), models.labels, settings) for h in heads
+        }
+
+    scen = ("mixed", "single_ge30s", "single_ge15s", "dominant_ge30s", "loco_mixed", "loco_single_ge30s")
+    tallies = {sc: {n: Tally() for n in names} for sc in scen}
+    dominant_parts = {n: Tally() for n in names}
+    per_rec = {sc: {n: [] for n in names} for sc in scen}
+    windows = {sc: [] for sc in scen}
+
+    def add(sc: str, keys: list[str], rec: dict, segs: dict) -> None:
+        windows[sc].append(len(rec["vectors"]))
+        for n in names:
+            truth, pred = score(rec, segs[n])
+            tallies[sc][n].add(keys, truth, pred)
+            per_rec[sc][n].append(_accuracy(truth, pred))
+            if sc == "dominant_ge30s":
+                t, p = np.array(truth), np.array(pred)
+                for part in ("dominant", "neutral"):
+                    rows = (t == "neutral") if part == "neutral" else (t != "neutral")
+                    dominant_parts[n].add([f"{part} frames"], list(t[rows]), list(p[rows]))
+
+    for speaker in chosen:
+        test = speakers == speaker
+        models = FoldModels(data, x_all, ~test)
+        corpus = corpora[test][0]
+        for kind, rec in recs[speaker]:
+            segs = evaluate(models, rec)
+            long_enough = float(rec["seconds"]) >= args.single_min_seconds
+            if kind == "mixed":
+                add("mixed", ["overall", corpus], rec, segs)
+            elif kind.startswith("single"):
+                emotion = kind.split(":")[1]
+                add("single_ge15s", ["overall", corpus, emotion], rec, segs)
+                if long_enough:
+                    add("single_ge30s", ["overall", corpus, emotion, f"{corpus}:{emotion}"], rec, segs)
+            else:
+                emotion = kind.split(":")[1]
+                add("dominant_ge30s", ["overall", corpus, emotion, f"{corpus}:{emotion}"], rec, segs)
+        print(f"scored {speaker:14s} {time.perf_counter() - started:6.0f} s", flush=True)
+
+    for held in CORPORA:
+        models = FoldModels(data, x_all, corpora != held)
+        for speaker in [s for s in chosen if s.startswith(held)]:
+            for kind, rec in recs[speaker]:
+                if kind.startswith("dominant") or (
+                    kind.startswith("single") and float(rec["seconds"]) < args.single_min_seconds
+                ):
+                    continue
+                segs = evaluate(models, rec)
+                if kind == "mixed":
+                    add("loco_mixed", ["overall", held], rec, segs)
+                else:
+                    emotion = kind.split(":")[1]
+                    add("loco_single_ge30s", ["overall", held, emotion, f"{held}:{emotion}"], rec, segs)
+        print(f"loco {held} {time.perf_counter() - started:6.0f} s", flush=True)
+
+    report: dict = {
+        "features": mode,
+        "backend_model_id": backend.model_id,
+        "speakers": "all 34" if args.speakers == "all" else f"every other ({len(chosen)})",
+        "heads": {h.name: h.describe() for h in heads},
+        "fold_models": "Trainer(data, copies=[], classifier='shrinkage_lda', balance_corpora=False, "
+        "corpus_norm=True).fit(train) as ser_core.training.api.train builds Normalised: 'classifier' "
+        "= (a), 'adapted' = (b); (c) the per-speaker-trained head of the speaker_z variant",
+        "analyze_check": check,
+    }
+    for sc in scen:
+        with_uar = sc in ("mixed", "loco_mixed")
+        rep_sc = {n: tallies[sc][n].report(with_uar=with_uar) for n in names}
+        if sc == "dominant_ge30s":
+            rep_sc = {n: rep_sc[n] | dominant_parts[n].report(with_uar=False) for n in names}
+        w = np.array(windows[sc])
+        report[sc] = {
+            "recordings": len(w),
+            "windows_per_recording": {"min": int(w.min()), "median": float(np.median(w)), "max": int(w.max())}
+            if len(w)
+            else None,
+            "frame": rep_sc,
+            "per_recording_vs_plain": _loss_vs_plain(per_rec[sc], names),
+            "worst_cell_vs_plain": _worst_cells(rep_sc, names),
+        }
+    print(f"{'head':26s} " + " ".join(f"{sc:>17s}" for sc in scen))
+    for n in names:
+        print(
+            f"{n:26s} "
+            + " ".join(
+                f"{report[sc]['frame'][n]['overall']['frame_accuracy']:17.3f}"
+                for sc in scen
+                if report[sc]["recordings"]
+            )
         )
     return report
 
