@@ -1,6 +1,7 @@
 """Per-speaker normalisation of the emotion features, measured on the timeline benchmark (issue 14).
 
     OMP_NUM_THREADS=1 python scripts/speaker_norm_experiments.py [--window-level] [--k 10 30 100 300]
+    OMP_NUM_THREADS=1 python scripts/speaker_norm_experiments.py --per-recording [--shrink-k 30 100] [--cap 0.5 0.25 0.1]
 
 Protocol: exactly `scripts/benchmark_timeline.py`'s (Emo-DB, EMOVO, RAVDESS 01-18 on six labels;
 leave one speaker out over the 34 speakers; each held-out speaker's clips shuffled by the same seeded
@@ -32,7 +33,21 @@ Feature modes (`--window-level` adds the second): "product_windows", the window 
 `analyze` computes them (the handcrafted-v3 backend levels the whole piece before the frames), and
 "window_levelled", a control where each window's audio is levelled alone, as each training clip is.
 
-Writes reports/speaker-norm-experiments.json (one section per feature mode). Window vectors are cached as .npz under --cache (no pickle).
+`--per-recording` (section "per_recording_stats"; the other sections are kept): can the product's
+own adapted head (`ser_core.models.adaptation.Normalised`, built per fold by
+`ser_core.training.api.Trainer(..., corpus_norm=True)` as `train` builds it: trained on each corpus
+standardised by its own statistics) take a recording standardised by `SourceStats.of` its own
+window vectors? Heads, on the same recordings and scenarios: (a) the plain head, raw windows;
+(b) the adapted head, the recording's own statistics; (c) the per-speaker-trained head of
+"speaker_z", the same statistics; (d) (b) and (c) with the statistics' mean and variance blended
+with the fold's training population's (or, "_corpus", a typical training corpus's),
+w = min(n / (n + k), cap), n the recording's windows (`--shrink-k`, `--cap`); and
+"b0_adapted_typical_corpus", the adapted head on the typical corpus's statistics alone (w = 0).
+Also per recording: accuracy minus (a)'s (mean, worst, 10th percentile, share losing > 0.1 / 0.2)
+and each head's worst corpus / emotion cell against (a).
+
+Writes reports/speaker-norm-experiments.json (one section per feature mode). Window vectors are
+cached as .npz under --cache, keyed by the backend's model id (no pickle).
 """
 
 from __future__ import annotations
