@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "ser_core"
 #: Lowest first. The ground floor is the top-level modules; `builtin_plugins` are loaded by name
 #: through the plugin manager, so they stand above what they use; the CLI is the roof.
-FLOORS = ["", "contract", "plugins", "models", "pipeline", "training", "runs", "operations", "builtin_plugins", "cli"]
+FLOORS = ["", "contract", "plugins", "models", "pipeline", "training", "runs", "operations", "builtin_plugins", "server", "cli"]
 
 
 def _floor(module: str) -> int:

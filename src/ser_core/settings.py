@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     #: Allow every restricted backend for this run.
     enable_restricted_backends: bool = False
 
+    # `ser serve`: the HTTP API.
+    #: Largest upload accepted (MB), enforced while the upload streams in.
+    serve_max_upload_mb: float = Field(default=500.0, gt=0)
+    #: Finished analyses (results and their metadata) are kept this long (hours).
+    serve_retention_hours: float = Field(default=168.0, gt=0)
+    #: Uploads that may wait for a worker; one more is answered 429 with Retry-After.
+    serve_queue: int = Field(default=16, ge=0)
+    #: Where analyses are kept; default `<data_dir>/server`.
+    serve_dir: Path | None = None
+
     #: Turn off every profile's timeout (`SER_<PROFILE>_TIMEOUT_SECONDS`, see ser_core.runs.budget).
     disable_timeouts: bool = False
 
@@ -102,6 +112,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derived_dirs(self) -> Settings:
+        if self.serve_dir is None:
+            self.serve_dir = self.data_dir / "server"
         if self.transcripts_dir is None:
             self.transcripts_dir = self.data_dir / "transcripts"
         if self.restricted_backends_consent_file is None:

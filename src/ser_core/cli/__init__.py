@@ -5,7 +5,7 @@ from __future__ import annotations
 from ser_core.cli.app import app
 
 # each module registers its commands on `app`, in the order `ser --help` lists them
-from ser_core.cli import analyze, models, info  # noqa: F401  isort: skip
+from ser_core.cli import analyze, models, info, serve  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 

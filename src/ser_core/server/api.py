@@ -1,0 +1,242 @@
+"""The HTTP API (`ser serve`, or any ASGI server: `uvicorn ser_core.server:app`).
+
+    POST   /v1/analyses              multipart upload (part "file"; fields profile, transcript,
+                                     language, speakers) -> 202 {"id", "status"}
+    GET    /v1/analyses              the analyses kept, newest first
+    GET    /v1/analyses/{id}         status, progress and, when done, the result
+    GET    /v1/analyses/{id}.{fmt}   the result as json, csv, srt, vtt, html, table, ...
+    DELETE /v1/analyses/{id}         forget it (204)
+    GET    /v1/health, /v1/profiles
+
+Results are the library's pydantic models, so `/openapi.json` documents them. The interactive
+docs pages are left out: they load their scripts from a CDN, and the server must work offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
+
+from ser_core import __version__
+from ser_core.contract.results import AnalysisResult
+from ser_core.errors import AudioError, SerError
+from ser_core.server.jobs import Full, Jobs
+from ser_core.server.store import ID, Record, Store
+from ser_core.server.uploads import BadUpload, TooLarge, receive, suffix_of
+from ser_core.settings import Settings, get_settings
+
+MEDIA = {".json": "application/json", ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8"}
+RETRY_AFTER_SECONDS = 30
+
+
+class Accepted(BaseModel):
+    id: str
+    status: str
+
+
+class Analysis(BaseModel):
+    """An analysis: its state and, once done, its result (the same model `ser_core.analyze` returns)."""
+
+    id: str
+    name: str
+    status: str
+    created: float
+    finished: float | None = None
+    options: dict[str, Any]
+    error: str | None = None
+    pieces_done: int = 0
+    pieces_total: int | None = None
+    result: AnalysisResult | None = None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    token: str | None = None,
+    jobs: int = 1,
+    profile: str | None = None,
+) -> FastAPI:
+    """The API over a store in `settings.serve_dir`; `token`: every request must carry
+    `Authorization: Bearer TOKEN`; `profile`: the default profile of requests that name none."""
+    settings = settings or get_settings()
+    store = Store(settings.serve_dir)
+    store.recover(settings.serve_retention_hours * 3600)
+    pool = Jobs(store, jobs, settings.serve_queue)
+    limit = int(settings.serve_max_upload_mb * 1024 * 1024)
+
+    def authorised(request: Request) -> None:
+        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    app = FastAPI(
+        title="ser_core",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(authorised)],
+    )
+    app.state.store, app.state.jobs = store, pool
+    app.router.on_shutdown.append(pool.close)
+
+    @app.get("/v1/health")
+    def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "workers": pool.jobs,
+            "capacity": pool.capacity,
+            "in_work": pool.waiting,
+        }
+
+    @app.get("/v1/profiles")
+    def profiles() -> list[dict[str, Any]]:
+        from ser_core.plugins import registries
+        from ser_core.plugins.lookup import all_profiles
+
+        installed = registries.backends()
+        return [
+            {
+                "name": p.name,
+                "description": p.description,
+                "installed": p.backend_id in installed,
+                "restricted": p.restricted,
+                "default": p.name == (profile or settings.default_profile),
+            }
+            for p in all_profiles().values()
+        ]
+
+    @app.post("/v1/analyses", status_code=202, response_model=Accepted)
+    async def create(request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise HTTPException(413, f"upload larger than {settings.serve_max_upload_mb:g} MB")
+        try:
+            pool.reserve()
+        except Full:
+            raise HTTPException(
+                429,
+                "every worker is busy and the queue is full; try again later",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+        analysis_id = store.new_id()
+        submitted = False
+        try:
+            target: dict[str, Path] = {}
+
+            def open_target(name: str):
+                target["path"] = store.upload_path(analysis_id, suffix_of(name))
+                return target["path"].open("wb")
+
+            try:
+                upload = await receive(
+                    request.stream(), request.headers.get("content-type", ""), open_target, limit
+                )
+            except TooLarge:
+                raise HTTPException(413, f"upload larger than {settings.serve_max_upload_mb:g} MB") from None
+            except BadUpload as exc:
+                raise HTTPException(400, str(exc)) from None
+            options = _options(upload.fields, profile or settings.default_profile)
+            _probe(target["path"], upload.name)
+            record = Record(id=analysis_id, name=upload.name, options=options)
+            pool.submit(record, target["path"])
+            submitted = True
+            return {"id": analysis_id, "status": "queued"}
+        finally:
+            if not submitted:
+                store.delete(analysis_id)
+                pool.release()
+
+    @app.get("/v1/analyses", response_model=list[Analysis], response_model_exclude_none=True)
+    def listing() -> Any:
+        return [Analysis(**vars(record)) for record in store.records()]
+
+    @app.get("/v1/analyses/{ref}")
+    def read(ref: str) -> Response:
+        analysis_id, _, fmt = ref.partition(".")
+        record = _record(store, analysis_id)
+        if not fmt:
+            body = Analysis(**vars(record))
+            if record.status == "done":
+                body.result = AnalysisResult.model_validate_json(store.result_text(analysis_id))
+            return JSONResponse(body.model_dump(mode="json", exclude_none=True))
+        return _rendered(store, record, fmt)
+
+    @app.delete("/v1/analyses/{analysis_id}", status_code=204)
+    def delete(analysis_id: str) -> Response:
+        record = _record(store, analysis_id)
+        if record.status in ("queued", "running"):
+            raise HTTPException(409, "the analysis is still in work; delete it once it is done")
+        store.delete(analysis_id)
+        return Response(status_code=204)
+
+    return app
+
+
+def _record(store: Store, analysis_id: str) -> Record:
+    if not ID.match(analysis_id):
+        raise HTTPException(404, "no such analysis")
+    try:
+        return store.get(analysis_id)
+    except KeyError:
+        raise HTTPException(404, "no such analysis") from None
+
+
+def _rendered(store: Store, record: Record, fmt: str) -> Response:
+    from ser_core.errors import OutputError
+    from ser_core.pipeline.exports import exporter
+
+    try:
+        found = exporter(fmt)
+    except OutputError as exc:
+        raise HTTPException(404, str(exc)) from None
+    if record.status != "done":
+        raise HTTPException(
+            409, f"the analysis is {record.status}" + (f": {record.error}" if record.error else "")
+        )
+    result = AnalysisResult.model_validate_json(store.result_text(record.id))
+    text = found.render([result], [])
+    return PlainTextResponse(text, media_type=MEDIA.get(found.extension, "text/plain; charset=utf-8"))
+
+
+def _options(fields: dict[str, str], default_profile: str) -> dict[str, Any]:
+    """The analysis options of a request, checked (422 with the reason)."""
+    from ser_core.pipeline.speakers import parse_speakers
+    from ser_core.plugins.lookup import all_profiles
+
+    unknown = set(fields) - {"profile", "transcript", "language", "speakers"}
+    if unknown:
+        raise HTTPException(422, f"unknown option(s): {', '.join(sorted(unknown))}")
+    chosen = fields.get("profile") or default_profile
+    if chosen not in all_profiles():
+        raise HTTPException(422, f"unknown profile {chosen!r}; choose one of: {', '.join(all_profiles())}")
+    options: dict[str, Any] = {"profile": chosen}
+    if "transcript" in fields:
+        value = fields["transcript"].lower()
+        if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise HTTPException(422, "transcript must be true or false")
+        options["transcript"] = value in ("true", "1", "yes", "on")
+    if fields.get("language"):
+        options["language"] = fields["language"]
+    if fields.get("speakers"):
+        try:
+            parse_speakers(fields["speakers"])
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        options["speakers"] = fields["speakers"]
+    return options
+
+
+def _probe(path: Path, name: str) -> None:
+    """Decode the first seconds now, so a file that is not audio is refused at once (422)."""
+    from ser_core.pipeline.audio import stream_audio
+
+    try:
+        next(iter(stream_audio(path)), None)
+    except AudioError as exc:
+        raise HTTPException(422, f"{name}: {exc.cause}") from None
+    except SerError as exc:
+        raise HTTPException(422, f"{name}: {exc}".replace(str(path), name)) from None
