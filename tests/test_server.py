@@ -200,3 +200,31 @@ def test_other_hosts_need_a_token():
 
     run = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
     assert run.exit_code == 2 and "--token" in run.output
+
+
+def test_progress_and_events(tmp_path, monkeypatch):
+    """A 40 s recording in 10 s pieces: the status counts the pieces, and the event stream
+    reports them in order and ends with `done`."""
+    monkeypatch.setenv("SER_PIECE_SECONDS", "10")
+    get_settings.cache_clear()
+    parts = []
+    for i in range(8):
+        parts += [voice(240 if i % 2 else 110, 4.5, 0.3, 4, 10 + i), np.zeros(SR // 2, np.float32)]
+    path = tmp_path / "long.wav"
+    sf.write(path, np.concatenate(parts), SR)
+    client = TestClient(create_app())
+    analysis_id = _upload(client, path, transcript="false").json()["id"]
+    events = []
+    with client.stream("GET", f"/v1/analyses/{analysis_id}/events") as stream:
+        kind = None
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line.removeprefix("data: "))))
+    assert events[-1][0] == "done", events
+    done = [data["pieces_done"] for kind, data in events if kind == "progress"]
+    assert done == sorted(done) and done[-1] >= 4, events
+    body = client.get(f"/v1/analyses/{analysis_id}").json()
+    assert body["pieces_done"] == body["pieces_total"] >= 4
+    assert client.get(f"/v1/analyses/{'0' * 32}/events").status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ def analyze(
     timeout: float | None = None,
     source: SourceStats | None = None,
     speakers: int | str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> AnalysisResult:
     """The emotion of a recording (overall label and probabilities, segments over its speech)
     and, with `transcript` (default: the `transcript` setting), what was said in which emotion:
@@ -120,7 +122,9 @@ def analyze(
     `speakers` (default: the `speakers` setting): "off", "auto" or a number of speakers. When on,
     every segment, word, sentence and timeline row gets its speaker, and `turns` and `speakers`
     (each speaker's summary) are filled; the diarizer clusters the whole file's speaker vectors,
-    so ids hold across pieces."""
+    so ids hold across pieces.
+
+    `progress(n)` is called after each piece with the number of pieces done (a server reports it)."""
     settings = settings or get_settings()
     profile, backend, fitted, transcriber, language = prepare(
         profile, model, settings, transcript, language, whisper_model
@@ -131,7 +135,7 @@ def analyze(
         fitted.check_source(source)
     deadline = None if timeout is None else time.monotonic() + timeout
     found = _Found()
-    for offset, piece in pieces(stream_audio(path), settings.piece_seconds):
+    for done, (offset, piece) in enumerate(pieces(stream_audio(path), settings.piece_seconds), 1):
         if deadline is not None and time.monotonic() > deadline:
             raise AnalysisTimeout(path, timeout)
         if found.add_audio(piece) >= settings.silence_peak:
@@ -141,6 +145,8 @@ def analyze(
             found.add(part, offset / SAMPLE_RATE)
             if diarizer is not None:
                 found.add_voices(*diarizer.embed(piece, part.speech), offset / SAMPLE_RATE)
+        if progress is not None:
+            progress(done)
     turns, summaries = [], []
     if diarizer is not None:
         turns = found.assign_speakers(diarizer, count)

@@ -104,6 +104,16 @@ class _NotSoundfile(Exception):
     """libsndfile cannot open the file (internal: the caller may try ffmpeg)."""
 
 
+def duration_of(path: str | os.PathLike[str]) -> float | None:
+    """Seconds of audio from the file's header when libsndfile reads it (None otherwise: a
+    compressed or video file, whose length ffmpeg only knows by decoding)."""
+    try:
+        with _open_soundfile(path) as f:
+            return f.frames / f.samplerate if f.samplerate else None
+    except (_NotSoundfile, RuntimeError):
+        return None
+
+
 def _check_file(path: str | os.PathLike[str]) -> None:
     try:
         st = os.stat(path)

@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -97,13 +98,14 @@ class Runner:
         self.kwargs = kwargs
         self._worker: _Worker | None = None
 
-    def analyze(self, path: str | os.PathLike[str]) -> AnalysisResult:
+    def analyze(self, path: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> AnalysisResult:
+        """`progress(pieces done)` after each piece (not from an isolated worker process)."""
         timeouts, transients, delay = self.budget.timeout_retries, self.budget.transient_retries, 0.0
         attempts = 0
         while True:
             attempts += 1
             try:
-                return self._attempt(path)
+                return self._attempt(path, progress)
             except AnalysisTimeout as exc:
                 if timeouts == 0:
                     raise _after(exc, attempts) if attempts > 1 else exc from None
@@ -117,11 +119,11 @@ class Runner:
                 log.warning("%s (attempt %d), trying again in %g s", exc, attempts, delay)
                 time.sleep(delay)
 
-    def _attempt(self, path: str | os.PathLike[str]) -> AnalysisResult:
+    def _attempt(self, path: str | os.PathLike[str], progress: Callable[[int], None] | None) -> AnalysisResult:
         if not self.budget.isolate:
             from ser_core.pipeline.analysis import analyze
 
-            return analyze(path, **self.kwargs, timeout=self.budget.timeout_seconds)
+            return analyze(path, **self.kwargs, timeout=self.budget.timeout_seconds, progress=progress)
         if self._worker is None or not self._worker.alive():
             self._worker = _Worker(self.kwargs, path)
         return self._worker.analyze(path, self.budget.timeout_seconds)

@@ -5,6 +5,7 @@
     GET    /v1/analyses              the analyses kept, newest first
     GET    /v1/analyses/{id}         status, progress and, when done, the result
     GET    /v1/analyses/{id}.{fmt}   the result as json, csv, srt, vtt, html, table, ...
+    GET    /v1/analyses/{id}/events  progress as Server-Sent Events
     DELETE /v1/analyses/{id}         forget it (204)
     GET    /v1/health, /v1/profiles
 
@@ -14,11 +15,13 @@ docs pages are left out: they load their scripts from a CDN, and the server must
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from ser_core import __version__
@@ -31,6 +34,7 @@ from ser_core.settings import Settings, get_settings
 
 MEDIA = {".json": "application/json", ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8"}
 RETRY_AFTER_SECONDS = 30
+EVENT_POLL_SECONDS = 0.25
 
 
 class Accepted(BaseModel):
@@ -164,6 +168,31 @@ def create_app(
                 body.result = AnalysisResult.model_validate_json(store.result_text(analysis_id))
             return JSONResponse(body.model_dump(mode="json", exclude_none=True))
         return _rendered(store, record, fmt)
+
+    @app.get("/v1/analyses/{analysis_id}/events")
+    async def events(analysis_id: str) -> StreamingResponse:
+        """Server-Sent Events: `progress` whenever the status or the pieces done change, then one
+        `done` or `failed` (or `deleted`) and the end of the stream."""
+        _record(store, analysis_id)
+
+        async def stream():
+            last = None
+            while True:
+                try:
+                    record = store.get(analysis_id)
+                except KeyError:
+                    yield "event: deleted\ndata: {}\n\n"
+                    return
+                state = {k: getattr(record, k) for k in ("status", "pieces_done", "pieces_total", "error")}
+                if state != last:
+                    last = state
+                    yield f"event: progress\ndata: {json.dumps(state)}\n\n"
+                if record.status in ("done", "failed"):
+                    yield f"event: {record.status}\ndata: {json.dumps(state)}\n\n"
+                    return
+                await asyncio.sleep(EVENT_POLL_SECONDS)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.delete("/v1/analyses/{analysis_id}", status_code=204)
     def delete(analysis_id: str) -> Response:

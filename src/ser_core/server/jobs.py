@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ser_core.errors import SerError
+from ser_core.pipeline.audio import duration_of
 from ser_core.server.store import Record, Store
+from ser_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,18 @@ class Jobs:
     def _run(self, record: Record, upload: Path) -> None:
         try:
             record.status = "running"
+            seconds = duration_of(upload)
+            piece = get_settings().piece_seconds
+            record.pieces_total = None if seconds is None else max(1, math.ceil(seconds / piece))
             self.store.save(record)
-            result = self._runner(record.options).analyze(upload)
+
+            def progress(done: int) -> None:
+                record.pieces_done = done
+                if record.pieces_total is not None:  # pieces end at quiet moments: a few more than the estimate
+                    record.pieces_total = max(record.pieces_total, done)
+                self.store.save(record)
+
+            result = self._runner(record.options).analyze(upload, progress)
             result = result.model_copy(update={"path": record.name})
             self.store.save_result(record.id, result.model_dump_json(indent=2))
             record.status = "done"
