@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +142,28 @@ def spoken(tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
     path = root / "spoken.wav"
     sf.write(path, np.concatenate(parts), SR)
     return path, spans
+
+
+@contextlib.contextmanager
+def served(env: dict[str, str]):
+    """`ser serve` in a subprocess on a free localhost port, with `env` on top of the test's
+    environment; yields its base URL once /v1/health answers."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "ser_core", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=dict(os.environ, **env), stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/v1/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -143,3 +143,23 @@ def test_table_and_page_say_what_the_label_is_the_largest_of(result):
     assert "of the speech: angry 75%, sad 25%; mean probabilities: angry 0.60, sad 0.40" in render(
         [shared], "html"
     )
+
+
+def test_picture_words_never_overlap(result):
+    """Short words close together (fast speech) each get room on some line of the picture."""
+    from ser_core.pipeline.exports import CHAR_PX
+
+    texts = ["I", "said", "no", "absolutely", "not", "today", "ok", "fine", "whatever", "you", "want"]
+    crowded = [Word(start=0.1 * i, end=0.1 * i + 0.1, text=t, probability=0.9) for i, t in enumerate(texts)]
+    page = render([result.model_copy(update={"words": crowded})], "html")
+    placed = [
+        (float(x), float(y), html_text)
+        for x, y, html_text in re.findall(r'<text x="([\d.]+)" y="(\d+)" fill="#222">([^<]*)</text>', page)
+    ]
+    assert [text for _, _, text in placed] == texts
+    for i, (x1, y1, t1) in enumerate(placed):
+        for x2, y2, _ in placed[i + 1 :]:
+            if y1 == y2:
+                assert x2 >= x1 + CHAR_PX * len(t1), (t1, x1, x2)
+    height = int(re.search(r'<svg[^>]* height="(\d+)"', page).group(1))
+    assert height > max(y for _, y, _ in placed)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +19,7 @@ from ser_core.server.api import create_app  # noqa: E402
 from ser_core.server.store import INTERRUPTED, Record, Store  # noqa: E402
 from ser_core.settings import get_settings  # noqa: E402
 
-from .conftest import SR, voice  # noqa: E402
+from .conftest import SR, served, voice  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +69,7 @@ def test_upload_status_formats_and_delete(recording):
     assert [a["id"] for a in client.get("/v1/analyses").json()] == [analysis_id]
     # The upload is gone once analysed; the result stays until deleted.
     folder = get_settings().serve_dir / analysis_id
-    assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "result.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["envelope.json", "meta.json", "result.json"]
     assert client.delete(f"/v1/analyses/{analysis_id}").status_code == 204
     assert client.get(f"/v1/analyses/{analysis_id}").status_code == 404 and not folder.exists()
 
@@ -159,24 +155,8 @@ def test_ids_never_reach_a_path():
         assert client.delete(f"/v1/analyses/{ref}").status_code in (404, 405)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ser_serve_subprocess(recording, isolated):
-    port = _free_port()
-    env = dict(os.environ, SER_TRANSCRIPT="false")
-    server = subprocess.Popen([sys.executable, "-m", "ser_core", "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/v1/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with served({"SER_TRANSCRIPT": "false"}) as base:
         with recording.open("rb") as f:
             answer = httpx.post(f"{base}/v1/analyses", files={"file": ("talk.wav", f, "audio/wav")})
         assert answer.status_code == 202
@@ -188,9 +168,6 @@ def test_ser_serve_subprocess(recording, isolated):
         assert body["status"] == "done", body
         assert json.loads(httpx.get(f"{base}/openapi.json").text)["paths"]["/v1/analyses"]
         assert httpx.get(f"{base}/docs").status_code == 404  # no page that needs a CDN
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_other_hosts_need_a_token():

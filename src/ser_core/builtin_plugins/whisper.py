@@ -63,7 +63,9 @@ class FasterWhisperTranscriber(Transcriber):
                 path = download_model(model)
             except Exception:  # offline, unknown name, hub error: all end the same way
                 raise TranscriberError(missing_model_message(model)) from None
-        self.model_id = f"{model} ({resolved.source}: {path})" if resolved.source != "hub" else model
+        # The model and where it came from, not where it sits on this machine: results travel
+        # (a server's answers, shared HTML pages).
+        self.model_id = f"{model} ({resolved.source})" if resolved.source != "hub" else model
         self.settings = settings
         threads = settings.whisper_threads or os.cpu_count() or 1
         try:

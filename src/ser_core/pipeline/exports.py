@@ -361,11 +361,31 @@ def timeline_svg(result: AnalysisResult) -> str:
                 f'<rect class="uncertain" x="{x(s.start):.1f}" y="{y:.1f}" '
                 f'width="{(s.end - s.start) * PX_PER_SECOND:.1f}" height="{height:.1f}" fill="url(#uncertain)"/>'
             )
-    for i, w in enumerate(result.words):
-        y = words_top + 14 * (i % 3)  # three staggered lines so neighbouring words do not overlap
+    lines = word_lines([(x(w.start), w.text) for w in result.words])
+    for w, line in zip(result.words, lines, strict=True):
         colour = COLOURS.get(w.emotion or "", "#222")
-        parts.append(f'<text x="{x(w.start):.1f}" y="{y}" fill="{colour}">{e(w.text)}</text>')
+        parts.append(f'<text x="{x(w.start):.1f}" y="{words_top + WORD_LINE * line}" fill="{colour}">{e(w.text)}</text>')
+    ticks = words_top + WORD_LINE * max(lines, default=0) + 25
     for t in range(0, int(result.duration) + 1, 5 if result.duration < 120 else 30):
-        parts.append(f'<text x="{x(t):.1f}" y="{words_top + 55}" fill="#777">{t}s</text>')
+        parts.append(f'<text x="{x(t):.1f}" y="{ticks}" fill="#777">{t}s</text>')
     parts.append("</svg>")
+    parts[0] = parts[0].replace(f'height="{words_top + 60}"', f'height="{ticks + 10}"', 1)
     return "".join(parts)
+
+
+#: Vertical step between word lines, and the width the picture gives one character (11 px text).
+WORD_LINE, CHAR_PX = 14, 6.5
+
+
+def word_lines(words: Sequence[tuple[float, str]]) -> list[int]:
+    """A line for each (x, text) so that no two words on one line overlap: each goes on the first
+    line whose last word ends before it starts, or a new line."""
+    ends: list[float] = []
+    out = []
+    for x, text in words:
+        line = next((i for i, end in enumerate(ends) if end <= x), len(ends))
+        if line == len(ends):
+            ends.append(0.0)
+        ends[line] = x + CHAR_PX * len(text) + 4
+        out.append(line)
+    return out

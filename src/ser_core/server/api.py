@@ -20,13 +20,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from ser_core import __version__
 from ser_core.contract.results import AnalysisResult
 from ser_core.errors import AudioError, SerError
+from ser_core.pipeline.exports import COLOURS
 from ser_core.server.jobs import Full, Jobs
 from ser_core.server.store import ID, Record, Store
 from ser_core.server.uploads import BadUpload, TooLarge, receive, suffix_of
@@ -34,6 +36,7 @@ from ser_core.settings import Settings, get_settings
 
 MEDIA = {".json": "application/json", ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8"}
 RETRY_AFTER_SECONDS = 30
+STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.25
 
 
@@ -55,6 +58,8 @@ class Analysis(BaseModel):
     pieces_done: int = 0
     pieces_total: int | None = None
     result: AnalysisResult | None = None
+    envelope: list[float] | None = Field(default=None, description="loudness 0..1 for pictures, when done")
+    envelope_rate: float | None = None
 
 
 def create_app(
@@ -76,17 +81,20 @@ def create_app(
         if token is not None and request.headers.get("authorization") != f"Bearer {token}":
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
-    app = FastAPI(
-        title="ser_core",
-        version=__version__,
-        docs_url=None,
-        redoc_url=None,
-        dependencies=[Depends(authorised)],
-    )
+    app = FastAPI(title="ser_core", version=__version__, docs_url=None, redoc_url=None)
     app.state.store, app.state.jobs = store, pool
     app.router.on_shutdown.append(pool.close)
+    page = (STATIC / "index.html").read_text().replace("{{COLOURS}}", json.dumps(COLOURS))
 
-    @app.get("/v1/health")
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        """The page: static, holds no data (every analysis comes through the API and its token)."""
+        return HTMLResponse(page)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    api = APIRouter(dependencies=[Depends(authorised)])
+
+    @api.get("/v1/health")
     def health() -> dict[str, Any]:
         return {
             "status": "ok",
@@ -96,7 +104,7 @@ def create_app(
             "in_work": pool.waiting,
         }
 
-    @app.get("/v1/profiles")
+    @api.get("/v1/profiles")
     def profiles() -> list[dict[str, Any]]:
         from ser_core.plugins import registries
         from ser_core.plugins.lookup import all_profiles
@@ -113,7 +121,7 @@ def create_app(
             for p in all_profiles().values()
         ]
 
-    @app.post("/v1/analyses", status_code=202, response_model=Accepted)
+    @api.post("/v1/analyses", status_code=202, response_model=Accepted)
     async def create(request: Request) -> Any:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
@@ -154,11 +162,11 @@ def create_app(
                 store.delete(analysis_id)
                 pool.release()
 
-    @app.get("/v1/analyses", response_model=list[Analysis], response_model_exclude_none=True)
+    @api.get("/v1/analyses", response_model=list[Analysis], response_model_exclude_none=True)
     def listing() -> Any:
         return [Analysis(**vars(record)) for record in store.records()]
 
-    @app.get("/v1/analyses/{ref}")
+    @api.get("/v1/analyses/{ref}")
     def read(ref: str) -> Response:
         analysis_id, _, fmt = ref.partition(".")
         record = _record(store, analysis_id)
@@ -166,10 +174,12 @@ def create_app(
             body = Analysis(**vars(record))
             if record.status == "done":
                 body.result = AnalysisResult.model_validate_json(store.result_text(analysis_id))
+                found = store.envelope(analysis_id)
+                body.envelope, body.envelope_rate = found.get("envelope"), found.get("envelope_rate")
             return JSONResponse(body.model_dump(mode="json", exclude_none=True))
         return _rendered(store, record, fmt)
 
-    @app.get("/v1/analyses/{analysis_id}/events")
+    @api.get("/v1/analyses/{analysis_id}/events")
     async def events(analysis_id: str) -> StreamingResponse:
         """Server-Sent Events: `progress` whenever the status or the pieces done change, then one
         `done` or `failed` (or `deleted`) and the end of the stream."""
@@ -194,7 +204,7 @@ def create_app(
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    @app.delete("/v1/analyses/{analysis_id}", status_code=204)
+    @api.delete("/v1/analyses/{analysis_id}", status_code=204)
     def delete(analysis_id: str) -> Response:
         record = _record(store, analysis_id)
         if record.status in ("queued", "running"):
@@ -202,6 +212,7 @@ def create_app(
         store.delete(analysis_id)
         return Response(status_code=204)
 
+    app.include_router(api)
     return app
 
 

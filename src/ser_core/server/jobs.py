@@ -78,7 +78,8 @@ class Jobs:
 
             result = self._runner(record.options).analyze(upload, progress)
             result = result.model_copy(update={"path": record.name})
-            self.store.save_result(record.id, result.model_dump_json(indent=2))
+            envelope = {"envelope": result.envelope, "envelope_rate": result.envelope_rate}
+            self.store.save_result(record.id, result.model_dump_json(indent=2), envelope)
             record.status = "done"
         except SerError as exc:
             record.status, record.error = "failed", str(exc).replace(str(upload), record.name)

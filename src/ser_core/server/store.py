@@ -68,8 +68,17 @@ class Store:
     def result_text(self, analysis_id: str) -> str:
         return (self.folder(analysis_id) / "result.json").read_text()
 
-    def save_result(self, analysis_id: str, text: str) -> None:
+    def save_result(self, analysis_id: str, text: str, envelope: dict[str, Any] | None = None) -> None:
+        """The result's JSON, and its loudness envelope (left out of the result's JSON) for pictures."""
+        if envelope is not None:
+            atomic_write_text(self.folder(analysis_id) / "envelope.json", json.dumps(envelope))
         atomic_write_text(self.folder(analysis_id) / "result.json", text)
+
+    def envelope(self, analysis_id: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.folder(analysis_id) / "envelope.json").read_text())
+        except (OSError, ValueError):
+            return {}
 
     def records(self) -> list[Record]:
         out = []
