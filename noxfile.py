@@ -1,5 +1,5 @@
 """Sessions: `nox -s tests`, `lint`, `train_default`, `quality`, `benchmark`, `batch`, `timeline`,
-`transcript`, `words`, `robustness`, `speakers`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
+`transcript`, `words`, `robustness`, `speakers`, `serve_load`, `speed`, `speed_accurate`, `memory`, `picture`, `emotion2vec`, `fuzz`, `mutants`.
 
 All but `tests`, `lint`, `fuzz` and `mutants` read `../shared/corpora` (or `SER_CORPORA`).
 """
@@ -96,6 +96,14 @@ def speakers(session: nox.Session) -> None:
     if "--prototypes" in session.posargs:
         session.install("torch==2.13.0", "resemblyzer")
     session.run("python", "scripts/benchmark_speakers.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def serve_load(session: nox.Session) -> None:
+    """`ser serve --jobs 2` under 50 uploads of 10-60 s, 8 at a time (none lost, results equal to
+    the library's, latency, peak memory), then killed and restarted (finished results kept)."""
+    session.install(*PACKAGES, "-e", ".[serve]", "httpx")
+    session.run("python", "scripts/benchmark_serve_load.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -205,3 +205,19 @@ def test_progress_and_events(tmp_path, monkeypatch):
     body = client.get(f"/v1/analyses/{analysis_id}").json()
     assert body["pieces_done"] == body["pieces_total"] >= 4
     assert client.get(f"/v1/analyses/{'0' * 32}/events").status_code == 404
+
+
+def test_paths_only_under_allow_paths(recording, tmp_path):
+    shared = recording.parent
+    closed = TestClient(create_app())
+    assert closed.post("/v1/analyses", json={"path": recording.name}).status_code == 403
+    client = TestClient(create_app(allow_paths=shared))
+    for outside in ("../etc/passwd", "/etc/passwd", f"{shared}/../x.wav"):
+        assert client.post("/v1/analyses", json={"path": outside}).status_code == 403, outside
+    assert client.post("/v1/analyses", json={"path": "missing.wav"}).status_code == 422
+    assert client.post("/v1/analyses", json={"nope": 1}).status_code == 400
+    answer = client.post("/v1/analyses", json={"path": recording.name, "transcript": False})
+    assert answer.status_code == 202
+    body = _wait(client, answer.json()["id"])
+    assert body["status"] == "done" and body["name"] == recording.name and body["result"]["path"] == recording.name
+    assert recording.exists()  # the user's file is never removed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,12 +31,25 @@ def is_local(host: str) -> bool:
     )
 )
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind; other than localhost only with --token.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; other than localhost only with --token.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     profile: Annotated[str | None, typer.Option(help="Profile of requests that name none.")] = None,
     jobs: Annotated[int, typer.Option(help="Analyses at a time (each worker holds the models once).")] = 1,
     token: Annotated[
-        str | None, typer.Option(help="Require `Authorization: Bearer TOKEN` on every request.", envvar="SER_SERVE_TOKEN")
+        str | None,
+        typer.Option(
+            help="Require `Authorization: Bearer TOKEN` on every request.", envvar="SER_SERVE_TOKEN"
+        ),
+    ] = None,
+    allow_paths: Annotated[
+        Path | None,
+        typer.Option(
+            help='Also accept JSON {"path": ...} naming a file under this folder (no upload).',
+            exists=True,
+            file_okay=False,
+        ),
     ] = None,
 ) -> None:
     if not is_local(host) and not token:
@@ -51,10 +65,12 @@ def serve(
         from ser_core.server.api import create_app
     except ImportError:
         err.print(
-            "[bold red]error:[/] " + escape("ser serve needs FastAPI and uvicorn: pip install 'ser-core[serve]'"),
+            "[bold red]error:[/] "
+            + escape("ser serve needs FastAPI and uvicorn: pip install 'ser-core[serve]'"),
             highlight=False,
         )
         raise typer.Exit(10) from None
     if not is_local(host):
         err.print(f"serving on {escape(host)}:{port}: every request needs the bearer token", highlight=False)
-    uvicorn.run(create_app(token=token, jobs=jobs, profile=profile), host=host, port=port, log_level="info")
+    app_ = create_app(token=token, jobs=jobs, profile=profile, allow_paths=allow_paths)
+    uvicorn.run(app_, host=host, port=port, log_level="info")

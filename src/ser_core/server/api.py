@@ -68,9 +68,11 @@ def create_app(
     token: str | None = None,
     jobs: int = 1,
     profile: str | None = None,
+    allow_paths: Path | None = None,
 ) -> FastAPI:
     """The API over a store in `settings.serve_dir`; `token`: every request must carry
-    `Authorization: Bearer TOKEN`; `profile`: the default profile of requests that name none."""
+    `Authorization: Bearer TOKEN`; `profile`: the default profile of requests that name none;
+    `allow_paths`: a folder whose files a JSON request may name instead of uploading them."""
     settings = settings or get_settings()
     store = Store(settings.serve_dir)
     store.recover(settings.serve_retention_hours * 3600)
@@ -123,6 +125,8 @@ def create_app(
 
     @api.post("/v1/analyses", status_code=202, response_model=Accepted)
     async def create(request: Request) -> Any:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return await _from_path(request)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
             raise HTTPException(413, f"upload larger than {settings.serve_max_upload_mb:g} MB")
@@ -161,6 +165,40 @@ def create_app(
             if not submitted:
                 store.delete(analysis_id)
                 pool.release()
+
+    async def _from_path(request: Request) -> Any:
+        """{"path": ..., options}: a file already on the server, only under `allow_paths`."""
+        if allow_paths is None:
+            raise HTTPException(
+                403, "this server takes uploads only (start it with --allow-paths DIR for paths)"
+            )
+        try:
+            body = json.loads(await request.body())
+            given = Path(str(body.pop("path")))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise HTTPException(400, 'send {"path": "...", ...options}') from None
+        root = allow_paths.resolve()
+        path = (root / given).resolve()
+        if not path.is_relative_to(root):
+            raise HTTPException(403, f"{given}: outside the allowed folder")
+        name = str(path.relative_to(root))
+        options = _options(
+            {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in body.items()},
+            profile or settings.default_profile,
+        )
+        _probe(path, name)
+        try:
+            pool.reserve()
+        except Full:
+            raise HTTPException(
+                429,
+                "every worker is busy and the queue is full; try again later",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+        record = Record(id=store.new_id(), name=name, options=options)
+        store.folder(record.id).mkdir(parents=True, exist_ok=True)
+        pool.submit(record, path)
+        return {"id": record.id, "status": "queued"}
 
     @api.get("/v1/analyses", response_model=list[Analysis], response_model_exclude_none=True)
     def listing() -> Any:
@@ -202,7 +240,9 @@ def create_app(
                     return
                 await asyncio.sleep(EVENT_POLL_SECONDS)
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     @api.delete("/v1/analyses/{analysis_id}", status_code=204)
     def delete(analysis_id: str) -> Response:

@@ -72,7 +72,9 @@ class Jobs:
 
             def progress(done: int) -> None:
                 record.pieces_done = done
-                if record.pieces_total is not None:  # pieces end at quiet moments: a few more than the estimate
+                if (
+                    record.pieces_total is not None
+                ):  # pieces end at quiet moments: a few more than the estimate
                     record.pieces_total = max(record.pieces_total, done)
                 self.store.save(record)
 
