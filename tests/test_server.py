@@ -221,3 +221,13 @@ def test_paths_only_under_allow_paths(recording, tmp_path):
     body = _wait(client, answer.json()["id"])
     assert body["status"] == "done" and body["name"] == recording.name and body["result"]["path"] == recording.name
     assert recording.exists()  # the user's file is never removed
+
+
+def test_cors_only_when_configured():
+    asked = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    plain = TestClient(create_app()).get("/v1/health", headers={"Origin": "https://app.example"})
+    assert "access-control-allow-origin" not in plain.headers
+    client = TestClient(create_app(cors_origins=["https://app.example"]))
+    assert client.get("/v1/health", headers={"Origin": "https://app.example"}).headers["access-control-allow-origin"] == "https://app.example"
+    assert client.options("/v1/health", headers=asked).status_code == 200
+    assert "access-control-allow-origin" not in client.get("/v1/health", headers={"Origin": "https://evil.example"}).headers

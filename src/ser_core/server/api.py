@@ -69,10 +69,12 @@ def create_app(
     jobs: int = 1,
     profile: str | None = None,
     allow_paths: Path | None = None,
+    cors_origins: list[str] | None = None,
 ) -> FastAPI:
     """The API over a store in `settings.serve_dir`; `token`: every request must carry
     `Authorization: Bearer TOKEN`; `profile`: the default profile of requests that name none;
-    `allow_paths`: a folder whose files a JSON request may name instead of uploading them."""
+    `allow_paths`: a folder whose files a JSON request may name instead of uploading them;
+    `cors_origins`: web origins whose pages may call the API (none: no CORS headers at all)."""
     settings = settings or get_settings()
     store = Store(settings.serve_dir)
     store.recover(settings.serve_retention_hours * 3600)
@@ -84,6 +86,12 @@ def create_app(
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     app = FastAPI(title="ser_core", version=__version__, docs_url=None, redoc_url=None)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization"]
+        )
     app.state.store, app.state.jobs = store, pool
     app.router.on_shutdown.append(pool.close)
     page = (STATIC / "index.html").read_text().replace("{{COLOURS}}", json.dumps(COLOURS))
