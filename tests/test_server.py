@@ -231,3 +231,15 @@ def test_cors_only_when_configured():
     assert client.get("/v1/health", headers={"Origin": "https://app.example"}).headers["access-control-allow-origin"] == "https://app.example"
     assert client.options("/v1/health", headers=asked).status_code == 200
     assert "access-control-allow-origin" not in client.get("/v1/health", headers={"Origin": "https://evil.example"}).headers
+
+
+def test_a_result_with_nothing_to_say_keeps_its_nulls(tmp_path):
+    """Silence: no label, no confidence. The result must still be a whole AnalysisResult (nulls
+    kept), so a client can validate it with the library's model."""
+    path = tmp_path / "quiet.wav"
+    sf.write(path, np.zeros(3 * SR, np.float32), SR)
+    client = TestClient(create_app())
+    body = _wait(client, _upload(client, path, transcript="false").json()["id"])
+    assert body["status"] == "done" and "error" not in body
+    assert body["result"]["label"] is None and body["result"]["confidence"] is None
+    assert ser_core.AnalysisResult.model_validate(body["result"]).status == "no_speech"

@@ -222,7 +222,8 @@ def create_app(
                 body.result = AnalysisResult.model_validate_json(store.result_text(analysis_id))
                 found = store.envelope(analysis_id)
                 body.envelope, body.envelope_rate = found.get("envelope"), found.get("envelope_rate")
-            return JSONResponse(body.model_dump(mode="json", exclude_none=True))
+            data = body.model_dump(mode="json")  # None inside the result is part of it (a label of no speech)
+            return JSONResponse({k: v for k, v in data.items() if v is not None})
         return _rendered(store, record, fmt)
 
     @api.get("/v1/analyses/{analysis_id}/events")
