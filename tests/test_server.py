@@ -243,3 +243,16 @@ def test_a_result_with_nothing_to_say_keeps_its_nulls(tmp_path):
     assert body["status"] == "done" and "error" not in body
     assert body["result"]["label"] is None and body["result"]["confidence"] is None
     assert ser_core.AnalysisResult.model_validate(body["result"]).status == "no_speech"
+
+
+def test_old_results_are_swept(recording, monkeypatch):
+    client = TestClient(create_app())
+    old = _wait(client, _upload(client, recording, transcript="false").json()["id"])
+    store = Store(get_settings().serve_dir)
+    record = store.get(old["id"])
+    record.created -= 8 * 24 * 3600  # past the 168 h retention
+    store.save(record)
+    _wait(client, _upload(client, recording, transcript="false").json()["id"])  # a new upload sweeps
+    assert client.get(f"/v1/analyses/{old['id']}").status_code == 404
+    schema = client.get("/openapi.json").json()
+    assert "AnalysisResult" in schema["components"]["schemas"]

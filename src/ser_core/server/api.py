@@ -146,6 +146,7 @@ def create_app(
                 "every worker is busy and the queue is full; try again later",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             ) from None
+        store.sweep(settings.serve_retention_hours * 3600)
         analysis_id = store.new_id()
         submitted = False
         try:
@@ -212,7 +213,10 @@ def create_app(
     def listing() -> Any:
         return [Analysis(**vars(record)) for record in store.records()]
 
-    @api.get("/v1/analyses/{ref}")
+    @api.get(
+        "/v1/analyses/{ref}",
+        responses={200: {"model": Analysis, "description": "the analysis; `ID.FORMAT` gives the result as text"}},
+    )
     def read(ref: str) -> Response:
         analysis_id, _, fmt = ref.partition(".")
         record = _record(store, analysis_id)

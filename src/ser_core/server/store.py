@@ -97,6 +97,14 @@ class Store:
         for path in self.folder(analysis_id).glob("upload*"):
             path.unlink(missing_ok=True)
 
+    def sweep(self, retention_seconds: float) -> None:
+        """Delete finished analyses older than the retention time (a live server calls this as it
+        takes new work; the ones in work are left alone)."""
+        now = time.time()
+        for record in self.records():
+            if record.status in ("done", "failed") and now - record.created > retention_seconds:
+                self.delete(record.id)
+
     def recover(self, retention_seconds: float) -> None:
         """At start: analyses a previous server left unfinished are failed (their uploads removed),
         folders without metadata (an upload cut off) and results past their retention deleted."""
