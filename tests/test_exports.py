@@ -163,3 +163,9 @@ def test_picture_words_never_overlap(result):
                 assert x2 >= x1 + CHAR_PX * len(t1), (t1, x1, x2)
     height = int(re.search(r'<svg[^>]* height="(\d+)"', page).group(1))
     assert height > max(y for _, y, _ in placed)
+
+
+def test_table_rounds_confidence_as_the_subtitles_do(result):
+    row = result.timeline[0].model_copy(update={"confidence": 0.6755})
+    rounded = result.model_copy(update={"timeline": [row]})
+    assert "0.68" in render([rounded], "table") and "[angry 0.68]" in render([rounded], "srt")

@@ -239,7 +239,7 @@ def table(results: Sequence[AnalysisResult]) -> str:
             grid.add_row(
                 *cells,
                 row.emotion or "-",
-                _num(row.confidence)[:4] + ("?" if row.uncertain else ""),
+                ("" if row.confidence is None else f"{row.confidence:.2f}") + ("?" if row.uncertain else ""),
                 row_text(result, row),
             )
         console.print(grid)
