@@ -11,11 +11,9 @@ from rich.markup import escape
 
 from ser_core.cli.app import app, err
 
-LOCAL = {"localhost", "127.0.0.1", "::1"}
-
 
 def is_local(host: str) -> bool:
-    if host in LOCAL:
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

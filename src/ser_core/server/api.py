@@ -138,15 +138,7 @@ def create_app(
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
             raise HTTPException(413, f"upload larger than {settings.serve_max_upload_mb:g} MB")
-        try:
-            pool.reserve()
-        except Full:
-            raise HTTPException(
-                429,
-                "every worker is busy and the queue is full; try again later",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            ) from None
-        store.sweep(settings.serve_retention_hours * 3600)
+        take_place()
         analysis_id = store.new_id()
         submitted = False
         try:
@@ -175,6 +167,18 @@ def create_app(
                 store.delete(analysis_id)
                 pool.release()
 
+    def take_place() -> None:
+        """A place in the pool for one more analysis, or 429; old results go as new work comes in."""
+        try:
+            pool.reserve()
+        except Full:
+            raise HTTPException(
+                429,
+                "every worker is busy and the queue is full; try again later",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+        store.sweep(settings.serve_retention_hours * 3600)
+
     async def _from_path(request: Request) -> Any:
         """{"path": ..., options}: a file already on the server, only under `allow_paths`."""
         if allow_paths is None:
@@ -196,14 +200,7 @@ def create_app(
             profile or settings.default_profile,
         )
         _probe(path, name)
-        try:
-            pool.reserve()
-        except Full:
-            raise HTTPException(
-                429,
-                "every worker is busy and the queue is full; try again later",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            ) from None
+        take_place()
         record = Record(id=store.new_id(), name=name, options=options)
         store.folder(record.id).mkdir(parents=True, exist_ok=True)
         pool.submit(record, path)

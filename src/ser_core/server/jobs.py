@@ -10,10 +10,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from ser_core.errors import SerError
 from ser_core.pipeline.audio import duration_of
+from ser_core.runs.tasks import runner
 from ser_core.server.store import Record, Store
 from ser_core.settings import get_settings
 
@@ -32,7 +32,6 @@ class Jobs:
         self._slots = threading.BoundedSemaphore(self.capacity)
         self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="ser-serve")
         self._lock = threading.Lock()
-        self._runners: dict[str, Any] = {}
         self.waiting = 0
 
     def reserve(self) -> None:
@@ -53,15 +52,6 @@ class Jobs:
         self.store.save(record)
         self._pool.submit(self._run, dataclasses.replace(record), upload)
 
-    def _runner(self, options: dict[str, Any]) -> Any:
-        from ser_core.runs.budget import runner_for
-
-        key = repr(sorted(options.items()))
-        with self._lock:
-            if key not in self._runners:
-                self._runners[key] = runner_for(dict(options))
-            return self._runners[key]
-
     def _run(self, record: Record, upload: Path) -> None:
         try:
             record.status = "running"
@@ -78,7 +68,7 @@ class Jobs:
                     record.pieces_total = max(record.pieces_total, done)
                 self.store.save(record)
 
-            result = self._runner(record.options).analyze(upload, progress)
+            result = runner(record.options).analyze(upload, progress)
             result = result.model_copy(update={"path": record.name})
             envelope = {"envelope": result.envelope, "envelope_rate": result.envelope_rate}
             self.store.save_result(record.id, result.model_dump_json(indent=2), envelope)
@@ -100,8 +90,5 @@ class Jobs:
                 self._slots.release()
 
     def close(self) -> None:
+        """Stop taking work (the runners are the process's own, closed by `registries.reset()`)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            for runner in self._runners.values():
-                runner.close()
-            self._runners.clear()

@@ -107,8 +107,7 @@ class Store:
 
     def recover(self, retention_seconds: float) -> None:
         """At start: analyses a previous server left unfinished are failed (their uploads removed),
-        folders without metadata (an upload cut off) and results past their retention deleted."""
-        now = time.time()
+        folders without metadata (an upload cut off) deleted, then old results swept."""
         for folder in list(self.root.iterdir()):
             if not ID.match(folder.name):
                 continue
@@ -117,9 +116,8 @@ class Store:
             except KeyError:
                 shutil.rmtree(folder, ignore_errors=True)
                 continue
-            if now - record.created > retention_seconds:
-                self.delete(record.id)
-            elif record.status in ("queued", "running"):
-                record.status, record.error, record.finished = "failed", INTERRUPTED, now
+            if record.status in ("queued", "running"):
+                record.status, record.error, record.finished = "failed", INTERRUPTED, time.time()
                 self.save(record)
                 self.remove_uploads(record.id)
+        self.sweep(retention_seconds)
