@@ -60,8 +60,9 @@ def windows(speech: np.ndarray, duration: float) -> np.ndarray:
     return np.array(out, dtype=float).reshape(-1, 2)
 
 
-def at_level(pieces: np.ndarray) -> np.ndarray:
-    """Each row scaled to LEVEL_DBFS RMS (silent rows left alone)."""
+def rows_at_rms_level(pieces: np.ndarray) -> np.ndarray:
+    """Each row scaled to LEVEL_DBFS RMS, as Resemblyzer prepares its input (silent rows left alone;
+    not `pipeline.audio.at_level`, which sets the level of the speech frames only)."""
     rms = np.sqrt(np.mean(np.square(pieces, dtype=np.float64), axis=1, keepdims=True))
     gain = np.where(rms > 1e-6, 10 ** (LEVEL_DBFS / 20) / np.maximum(rms, 1e-6), 1.0)
     return (pieces * gain).astype(np.float32)
@@ -163,7 +164,7 @@ class GE2E(Diarizer):
             for row, (start, _) in enumerate(spans[first : first + BATCH]):
                 piece = signal[int(start * SAMPLE_RATE) : int(start * SAMPLE_RATE) + size]
                 batch[row, : len(piece)] = piece  # a window past the end is padded with silence
-            vectors.append(self.session.run(None, {"power": power_spectra(at_level(batch))})[0])
+            vectors.append(self.session.run(None, {"power": power_spectra(rows_at_rms_level(batch))})[0])
         return spans, np.concatenate(vectors) if vectors else np.zeros((0, 256), np.float32)
 
     def assign(self, vectors: np.ndarray, speakers: int | None) -> np.ndarray:

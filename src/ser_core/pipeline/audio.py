@@ -262,9 +262,14 @@ def speech_power(signal: np.ndarray, floor_db: float = 40.0) -> float:
     n = len(signal) // step
     if n == 0:
         return float(np.mean(np.square(signal, dtype=np.float64))) if len(signal) else 0.0
-    power = np.square(signal[: n * step].astype(np.float64)).reshape(n, step).mean(axis=1)
-    loud = power[power >= power.max() * 10 ** (-floor_db / 10)]
-    return float(loud.mean())
+    return loud_mean(np.square(signal[: n * step].astype(np.float64)).reshape(n, step).mean(axis=1), floor_db)
+
+
+def loud_mean(power: np.ndarray, floor_db: float = 40.0) -> float:
+    """Mean of the frame powers within `floor_db` of the loudest: `speech_power`'s rule, for
+    callers that already have frame powers."""
+    power = np.asarray(power, dtype=np.float64)
+    return float(power[power >= power.max() * 10 ** (-floor_db / 10)].mean())
 
 
 def at_level(signal: np.ndarray, dbfs: float, max_gain_db: float | None = None) -> np.ndarray:

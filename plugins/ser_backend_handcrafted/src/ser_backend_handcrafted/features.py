@@ -58,6 +58,8 @@ from itertools import pairwise
 import numpy as np
 from scipy import fft as sp_fft
 
+from ser_core.pipeline.audio import loud_mean
+
 SAMPLE_RATE = 16000
 HOP = 160  # 10 ms
 WIN = 400  # 25 ms
@@ -352,7 +354,7 @@ class HandcraftedFeatures:
         if len(lld) == 0:
             return lld
         power = np.power(10.0, lld[:, _ENERGY].astype(np.float64) / 10.0)
-        level_db = 10.0 * np.log10(max(float(power[power >= power.max() * 1e-4].mean()), 1e-20))
+        level_db = 10.0 * np.log10(max(loud_mean(power), 1e-20))
         gain_db = min(dbfs - level_db, max_gain_db)
         nepers = gain_db * np.log(10.0) / 10.0  # the same gain on natural-log power
         lld[:, _ENERGY] += gain_db
