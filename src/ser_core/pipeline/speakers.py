@@ -7,6 +7,7 @@ speaker ids stay the same across pieces (the diarizer clusters the whole file's 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -96,18 +97,22 @@ def _absorb_short(region: list[list[Any]]) -> list[list[Any]]:
 
 
 def speaker_at(turns: Sequence[Turn], start: float, end: float) -> str | None:
-    """The speaker holding most of [start, end); for a point or a span in a pause, the nearest turn's."""
+    """The speaker holding most of [start, end); for a point or a span in a pause, the nearest turn's.
+    `turns` are in time order and do not overlap (as `find_turns` gives them), so only the few
+    around the span are looked at."""
     if not turns:
         return None
+    first = bisect.bisect_right(turns, start, key=lambda t: t.end)  # the first turn ending after start
     overlap: dict[str, float] = {}
-    for turn in turns:
+    for turn in turns[first : bisect.bisect_left(turns, end, key=lambda t: t.start)]:
         held = min(end, turn.end) - max(start, turn.start)
         if held > 0:
             overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + held
     if overlap:
         return max(overlap, key=lambda name: overlap[name])
     middle = (start + end) / 2
-    return min(turns, key=lambda t: max(t.start - middle, middle - t.end, 0.0)).speaker
+    near = turns[max(first - 1, 0) : first + 1]
+    return min(near, key=lambda t: max(t.start - middle, middle - t.end, 0.0)).speaker
 
 
 def split_segments(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[Segment]:
@@ -115,9 +120,12 @@ def split_segments(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[S
     of the segment it was cut from)."""
     out = []
     for segment in segments:
-        cuts = sorted(
-            {t for turn in turns for t in (turn.start, turn.end) if segment.start < t < segment.end}
-        )
+        inside = turns[
+            bisect.bisect_right(turns, segment.start, key=lambda t: t.end) : bisect.bisect_left(
+                turns, segment.end, key=lambda t: t.start
+            )
+        ]
+        cuts = sorted({t for turn in inside for t in (turn.start, turn.end) if segment.start < t < segment.end})
         edges = [segment.start, *cuts, segment.end]
         for start, end in itertools.pairwise(edges):
             out.append(
