@@ -58,7 +58,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpora import ROOT, corpora_dir
 from quality import PROTOCOL
 
-VARIANTS = ("fp32", "torch-int8", "ort-fp32", "ort-int8")
+VARIANTS = (
+    "fp32",
+    "torch-int8",
+    "ort-fp32",
+    "ort-int8",
+    "ort-int8-fc2fp32",
+    "ort-int8-pc",
+    "ort-int8-pc-fc2fp32",
+)
+#: ONNX Runtime int8 variants: (per-channel weight scales, fc2 layers kept in fp32). Whisper's
+#: outlier activations sit in the inputs of the feed-forward output projections (fc2).
+INT8 = {
+    "ort-int8": (False, False),
+    "ort-int8-fc2fp32": (False, True),
+    "ort-int8-pc": (True, False),
+    "ort-int8-pc-fc2fp32": (True, True),
+}
 TAG = "v1"  # bump when the export or quantization changes (part of the variant's cache key)
 CLIP = 48000  # 3.00 s at 16 kHz
 
@@ -67,7 +83,17 @@ CLIP = 48000  # 3.00 s at 16 kHz
 
 
 def onnx_paths(onnx_dir: Path) -> dict[str, Path]:
-    return {"ort-fp32": onnx_dir / "encoder-fp32.onnx", "ort-int8": onnx_dir / "encoder-int8.onnx"}
+    paths = {"ort-fp32": onnx_dir / "encoder-fp32.onnx", "ort-int8": onnx_dir / "encoder-int8.onnx"}
+    return paths | {name: onnx_dir / f"encoder-{name.removeprefix('ort-')}.onnx" for name in INT8 if name not in paths}
+
+
+def fc2_nodes(path: Path) -> list[str]:
+    """The MatMul nodes fed by a Gelu: the feed-forward output projections (fc2) of every block."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    gelu_outputs = {out for node in graph.node if node.op_type == "Gelu" for out in node.output}
+    return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[0] in gelu_outputs]
 
 
 def quantize_torch(encoder):
@@ -118,10 +144,19 @@ def export_onnx(encoder, layers: tuple[int, ...], onnx_dir: Path) -> dict[str, f
     )
     export = time.perf_counter() - start
     start = time.perf_counter()
-    quantize_dynamic(str(paths["ort-fp32"]), str(paths["ort-int8"]), weight_type=QuantType.QInt8)
+    fc2 = fc2_nodes(paths["ort-fp32"])
+    for name, (per_channel, keep_fc2) in INT8.items():
+        quantize_dynamic(
+            str(paths["ort-fp32"]),
+            str(paths[name]),
+            weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+            nodes_to_exclude=fc2 if keep_fc2 else [],
+        )
     return {
         "onnx_export_seconds": round(export, 2),
-        "ort_quantize_seconds": round(time.perf_counter() - start, 2),
+        "ort_quantize_seconds": round((time.perf_counter() - start) / len(INT8), 2),
+        "fc2_nodes": len(fc2),
     }
 
 
@@ -163,6 +198,13 @@ def make_backends(names: list[str], threads: int, onnx_dir: Path) -> dict:
     for name in names:
         if name == "fp32":
             backends[name] = base
+        elif name.startswith("shipped-"):  # the product's own runtime, its own cache entries
+            from ser_backend_hf.settings import get_hf_settings
+
+            runtime = name.removeprefix("shipped-")
+            shipped = WhisperEncoderBackend(hf=get_hf_settings().model_copy(update={"accurate_runtime": runtime}))
+            shipped.model_id = f"{base.model_id}#{name}-{TAG}"
+            backends[name] = shipped
         elif name == "torch-int8":
             quantized = quantize_torch(base.encoder)
             backends[name] = Variant(name, lambda mel, q=quantized: hidden_states(q, torch.from_numpy(mel)))
@@ -338,6 +380,23 @@ def quality(backend, corpus: str) -> tuple[dict, np.ndarray, list[str]]:
     return row, data.vectors, [str(item.path) for item in data.items]
 
 
+def cross_quality(reference, variant, folds) -> dict:
+    """UAR of the fp32-trained fold models applied to the variant's features of the same test files:
+    the variant as a runtime for a classifier trained on fp32 features (the shipped model)."""
+    from ser_core.training.api import cross_validate
+    from ser_core.training.metrics import classification_report
+
+    predicted = np.empty(len(reference.labels), dtype=object)
+
+    def on_fold(_group, model, test) -> None:
+        probs = model.predict_proba(variant.vectors[test])
+        predicted[test] = [model.labels[i] for i in probs.argmax(axis=1)]
+
+    report = cross_validate(reference, folds, on_fold=on_fold)
+    crossed = classification_report(reference.labels, list(predicted), sorted(set(reference.labels)))
+    return {"uar_fp32_features": report["uar"], "uar": crossed["uar"], "wa": crossed["wa"]}
+
+
 def feature_diff(vectors: np.ndarray, reference: np.ndarray) -> dict:
     diff = np.abs(vectors.astype(np.float64) - reference)
     cos = (vectors * reference).sum(1) / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(reference, axis=1))
@@ -347,6 +406,24 @@ def feature_diff(vectors: np.ndarray, reference: np.ndarray) -> dict:
         "max_abs_over_max_ref": float(diff.max() / np.abs(reference).max()),
         "min_cosine": float(cos.min()),
     }
+
+
+def add_cross(names: list[str], args) -> None:
+    from ser_core.atomic_files import atomic_write_text
+    from ser_core.training.api import load_features
+
+    report = json.loads(args.out.read_text())
+    backends = make_backends(names, args.threads, args.onnx_dir)
+    crossed: dict = {}
+    for corpus in PROTOCOL:
+        datasets = {n: load_features([corpora_dir() / corpus], backends[n], jobs=1) for n in names}
+        for name in names[1:]:
+            row = cross_quality(datasets["fp32"], datasets[name], PROTOCOL[corpus])
+            row["uar_delta"] = round(row["uar"] - row["uar_fp32_features"], 4)
+            crossed.setdefault(name, {})[corpus] = row
+            print(f"cross {name:20s} {corpus:8s} {row}", flush=True)
+    report["fp32_model_on_variant_features"] = crossed
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -359,11 +436,22 @@ def main() -> None:
     parser.add_argument("--inner", type=int, default=2)
     parser.add_argument("--clips", type=int, default=16)
     parser.add_argument("--load-repeats", type=int, default=3)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="also shipped-RUNTIME: the backend as SER_ACCURATE_RUNTIME=RUNTIME runs it (--cross-only)",
+    )
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument(
+        "--cross-only",
+        action="store_true",
+        help="only add fp32-trained models on each variant's cached features to the --out report",
+    )
     parser.add_argument("--onnx-dir", type=Path, default=Path("/tmp/ser-encoder-onnx"))
     parser.add_argument("--encoder-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "encoder-speed-experiments.json")
     parser.add_argument("--load-only", choices=VARIANTS)
+    # shipped-* variants are measured by --cross-only
     parser.add_argument("--speed-only", choices=VARIANTS)
     args = parser.parse_args()
     if args.speed_only:
@@ -381,6 +469,9 @@ def main() -> None:
     os.environ["SER_HF_THREADS"] = str(args.threads)
     os.environ["SER_HF_DEVICE"] = "cpu"
     load_before = os.getloadavg()[0]
+    if args.cross_only:
+        add_cross(names, args)
+        return
 
     import torch
     from ser_backend_hf.convert import pack_encoder_dir
@@ -405,7 +496,7 @@ def main() -> None:
         "clip_seconds": CLIP / 16000,
         "version": ser_core.__version__,
     }
-    out_path = ROOT / "reports" / "encoder-speed-experiments.json"
+    out_path = args.out
 
     def write() -> None:
         report["load_average_after"] = round(os.getloadavg()[0], 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 
 import numpy as np
@@ -57,8 +58,9 @@ def two_moods(corpus):
 
 
 def test_frames_are_the_chosen_hidden_states(tiny):
+    tiny(ACCURATE_RUNTIME="torch")
     backend = ser_core.plugins.lookup.get_backend("accurate")
-    assert (backend.backend_id, backend.model_id) == ("hf_whisper", "pack:tiny.en")
+    assert (backend.backend_id, backend.model_id, backend.runtime) == ("hf_whisper", "pack:tiny.en", "torch")
     signal = tone(200, 3.0, 0.5, 0)
     frames = backend.frames(signal)
     assert frames.shape == (150, 2 * 384)  # 50 Hz, layers 1 and 2 of tiny.en (d_model 384)
@@ -66,6 +68,68 @@ def test_frames_are_the_chosen_hidden_states(tiny):
     np.testing.assert_allclose(frames[:, :384], states[1][0].numpy(), atol=1e-5)
     assert backend.pool(frames).shape == (backend.dim,) == (1536,)
     assert backend.config() == {"layers": [1, 2], "pooling": "mean+std", "input": "unpadded"}
+
+
+def test_onnx_runtimes_give_the_torch_features(tiny):
+    """ONNX Runtime float32 is the same computation; int8 (fc2 kept in float32) stays close enough
+    that a classifier trained on float32 features reads it (UAR measured in docs/performance.md)."""
+    signals = [tone(150 + 40 * i, 2.0 + 0.5 * i, 0.4, i) for i in range(3)]
+    frames = {}
+    for runtime in ("torch", "onnx", "onnx-int8"):
+        tiny(ACCURATE_RUNTIME=runtime)
+        backend = ser_core.plugins.lookup.get_backend("accurate")
+        assert backend.runtime == runtime and backend.config() == {
+            "layers": [1, 2],
+            "pooling": "mean+std",
+            "input": "unpadded",
+        }
+        frames[runtime] = [backend.frames(x) for x in signals]
+    for exact, int8, reference in zip(frames["onnx"], frames["onnx-int8"], frames["torch"], strict=True):
+        assert exact.shape == int8.shape == reference.shape
+        np.testing.assert_allclose(exact, reference, atol=2e-3)
+        error = np.abs(int8 - reference).mean() / np.abs(reference).mean()
+        assert 0 < error < 0.05, error  # quantized: not identical, but close
+
+
+def test_auto_runtime_is_onnx_int8_without_torch(tiny, tmp_path):
+    """A fresh process analysing with the accurate profile never imports torch (export done)."""
+    import os
+    import subprocess
+    import sys
+
+    tiny(ACCURATE_RUNTIME="onnx-int8")
+    ser_core.plugins.lookup.get_backend("accurate")  # converts and exports once, in this process
+    code = (
+        "import sys, numpy as np; from ser_core.plugins.lookup import get_backend; "
+        "b = get_backend('accurate'); f = b.frames(np.zeros(16000, np.float32) + 0.01); "
+        "print(b.runtime, f.shape[0], 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SER_ACCURATE_RUNTIME"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["onnx-int8", "50", "False", "False"]
+
+
+def test_onnx_export_is_redone_when_its_record_is_stale(tiny, shared_cache):
+    from ser_backend_hf.onnx_encoder import META_FILE
+
+    tiny(ACCURATE_RUNTIME="onnx")
+    ser_core.plugins.lookup.get_backend("accurate")
+    record = shared_cache / "hf_whisper" / "tiny.en" / META_FILE
+    meta = json.loads(record.read_text())
+    record.write_text(json.dumps({**meta, "source": {**meta["source"], "source_sha256": "0" * 64}}))
+    registries.reset()
+    backend = ser_core.plugins.lookup.get_backend("accurate")
+    assert json.loads(record.read_text())["source"] == meta["source"]  # exported again, from the real source
+    assert backend.frames(tone(200, 1.0, 0.4, 5)).shape == (50, 768)
+
+
+def test_onnx_runtime_needs_a_pack(tiny, tmp_path):
+    tiny(ACCURATE_RUNTIME="onnx", ACCURATE_MODEL_ID=str(tmp_path))
+    with pytest.raises(ArtifactError, match="only for the model packs"):
+        ser_core.plugins.lookup.get_backend("accurate")
+    tiny(ACCURATE_RUNTIME="tensorrt")
+    with pytest.raises(ArtifactError, match="SER_ACCURATE_RUNTIME='tensorrt': one of auto"):
+        ser_core.plugins.lookup.get_backend("accurate")
 
 
 def test_long_audio_is_encoded_in_chunks(tiny):

@@ -31,10 +31,8 @@ def _xlsr(settings):
 
 
 def _whisper(settings):
-    from ser_backend_hf.torch_utils import quiet_transformers
     from ser_backend_hf.whisper_encoder import WhisperEncoderBackend
 
-    quiet_transformers()
     return WhisperEncoderBackend(settings)
 
 

@@ -13,6 +13,13 @@ from ser_core.contract.backend import EmbeddingBackend
 from ser_core.contract.encoders import chunked
 
 
+def _array(state: Any) -> np.ndarray:
+    """A float32 array of a torch tensor (on any device) or of an ONNX Runtime output."""
+    if isinstance(state, np.ndarray):
+        return state.astype(np.float32, copy=False)
+    return state.float().cpu().numpy()
+
+
 class HiddenStateBackend(EmbeddingBackend):
     """Frames: the chosen hidden layers at 50 Hz, concatenated, or their weighted mean when
     weights are given; pooled as mean and standard deviation."""
@@ -37,8 +44,9 @@ class HiddenStateBackend(EmbeddingBackend):
         return config
 
     def combine(self, states: Sequence[Any], item: int = 0) -> np.ndarray:
-        """(frames, features) of batch item `item` from per-layer tensors (batch, frames, width)."""
-        chosen = [states[i][item].float().cpu().numpy() for i in self.layers]
+        """(frames, features) of batch item `item` from per-layer tensors or arrays (batch, frames,
+        width), indexed by layer."""
+        chosen = [_array(states[i][item]) for i in self.layers]
         if self.weights is None:
             return np.concatenate(chosen, axis=1)
         return np.tensordot(self.weights, np.stack(chosen), axes=1).astype(np.float32)

@@ -20,6 +20,8 @@ class HFSettings(BaseSettings):
     accurate_model_id: str = "pack:base"
     accurate_layers: str = "2-6"
     accurate_layer_weights: str = ""
+    #: "auto", "onnx-int8", "onnx" (ONNX Runtime on CPU, model packs only) or "torch".
+    accurate_runtime: str = "auto"
     #: "cpu", "cuda", "mps" or "auto" (the first available).
     hf_device: str = "auto"
     #: torch CPU threads; 0: one per core.
