@@ -172,12 +172,13 @@ def ort_session(path: Path, threads: int):
 
 
 def make_backends(names: list[str], threads: int, onnx_dir: Path) -> dict:
-    """name -> a backend whose `encode_batch` runs that variant (fp32: the shipped backend itself)."""
+    """name -> a backend whose `encode_batch` runs that variant (fp32: the backend on torch, as before issue 16)."""
     import torch
     from ser_backend_hf.convert import hidden_states, log_mel
+    from ser_backend_hf.settings import get_hf_settings
     from ser_backend_hf.whisper_encoder import WhisperEncoderBackend
 
-    base = WhisperEncoderBackend()
+    base = WhisperEncoderBackend(hf=get_hf_settings().model_copy(update={"accurate_runtime": "torch"}))
     torch.set_num_threads(threads)
 
     class Variant(WhisperEncoderBackend):
@@ -199,8 +200,6 @@ def make_backends(names: list[str], threads: int, onnx_dir: Path) -> dict:
         if name == "fp32":
             backends[name] = base
         elif name.startswith("shipped-"):  # the product's own runtime, its own cache entries
-            from ser_backend_hf.settings import get_hf_settings
-
             runtime = name.removeprefix("shipped-")
             shipped = WhisperEncoderBackend(hf=get_hf_settings().model_copy(update={"accurate_runtime": runtime}))
             shipped.model_id = f"{base.model_id}#{name}-{TAG}"

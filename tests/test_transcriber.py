@@ -69,6 +69,82 @@ def test_tiny_en_transcribes_speech_with_monotonic_word_times(spoken, tiny):
         assert any(a - 0.5 <= w.start <= b for a, b in spans), w
 
 
+def test_windows_lose_their_zero_padding_down_to_the_minimum():
+    from ser_core.builtin_plugins.whisper import MIN_WINDOW_FRAMES, trimmed
+
+    rng = np.random.default_rng(0)
+    window = np.zeros((2, 80, 3000), np.float32)
+    window[0, :, :420] = rng.normal(size=(80, 420))  # 4.2 s of speech, the rest padding
+    assert trimmed(window).shape == (2, 80, MIN_WINDOW_FRAMES)
+    assert np.array_equal(trimmed(window), window[..., :MIN_WINDOW_FRAMES])
+    window[1, :, :2210] = rng.normal(size=(80, 2210))  # the longest window decides, in whole seconds
+    assert trimmed(window).shape == (2, 80, 2300)
+    full = rng.normal(size=(80, 3000)).astype(np.float32)  # no padding: untouched
+    assert trimmed(full) is full
+    silent = np.full((80, 3000), -1.5, np.float32)  # digital silence is not padding
+    assert trimmed(silent).shape == (80, 3000)
+
+
+@needs_whisper
+@needs_tiny
+def test_a_short_window_hears_what_a_30_s_window_hears(spoken, tiny, monkeypatch):
+    """The real model on espeak-ng speech: encoding 15 s instead of 30 s gives the same words,
+    times within 0.15 s (a sentence's last word may end a little later or earlier in the silence
+    after it, which `clamp_to_speech` trims), and the encoder really got the shorter input."""
+    import faster_whisper
+
+    from ser_core.builtin_plugins import whisper
+
+    path, _ = spoken
+    signal = load_audio(path)
+    speech = speech_regions(signal, "silero")
+    transcriber = get_transcriber()
+    seen: list[int] = []
+    encode = faster_whisper.WhisperModel.encode
+
+    def spy(self, features):
+        seen.append(np.asarray(features).shape[-1])
+        return encode(self, features)
+
+    monkeypatch.setattr(faster_whisper.WhisperModel, "encode", spy)
+    short = transcriber.transcribe(signal, "en", speech)
+    assert seen and max(seen) == whisper.MIN_WINDOW_FRAMES  # about 6 s of speech: a 15 s window
+    seen.clear()
+    with whisper.full_windows():
+        full = transcriber.transcribe(signal, "en", speech)
+    assert set(seen) == {3000}
+    assert [w.text for w in short.words] == [w.text for w in full.words] and len(short.words) >= 10
+    for a, b in zip(short.words, full.words, strict=True):
+        assert abs(a.start - b.start) <= 0.15 and abs(a.end - b.end) <= 0.15
+
+
+@needs_whisper
+@needs_tiny
+def test_a_looping_decode_of_a_short_window_is_decoded_again_with_30_s(spoken, tiny, monkeypatch):
+    import faster_whisper
+
+    from ser_core.builtin_plugins import whisper
+
+    path, _ = spoken
+    signal = load_audio(path)
+    transcriber = get_transcriber()
+    first = transcriber.transcribe(signal, "en", speech_regions(signal, "silero"))
+    seen: list[int] = []
+    encode = faster_whisper.WhisperModel.encode
+    monkeypatch.setattr(
+        faster_whisper.WhisperModel, "encode", lambda self, f: seen.append(np.shape(f)[-1]) or encode(self, f)
+    )
+    monkeypatch.setattr(whisper, "LOOP_COMPRESSION", 0.0)  # every text counts as a loop
+    looped = transcriber.looped
+    again = transcriber.transcribe(signal, "en", speech_regions(signal, "silero"))
+    assert transcriber.looped == looped + 1 and seen == [whisper.MIN_WINDOW_FRAMES, 3000]
+    assert [w.text for w in again.words] == [w.text for w in first.words]
+    monkeypatch.setattr(whisper, "LOOP_COMPRESSION", 2.4)
+    seen.clear()
+    transcriber.transcribe(signal, "en", speech_regions(signal, "silero"))
+    assert seen == [whisper.MIN_WINDOW_FRAMES] and transcriber.looped == looped + 1
+
+
 @needs_whisper
 @needs_tiny
 def test_analyze_with_transcript_gives_words_sentences_and_timeline(spoken, tiny):

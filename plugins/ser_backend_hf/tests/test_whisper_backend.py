@@ -123,6 +123,22 @@ def test_onnx_export_is_redone_when_its_record_is_stale(tiny, shared_cache):
     assert backend.frames(tone(200, 1.0, 0.4, 5)).shape == (50, 768)
 
 
+def test_a_damaged_onnx_file_is_one_line_and_deleting_it_heals(tiny, shared_cache):
+    from ser_backend_hf.onnx_encoder import FILES
+
+    tiny(ACCURATE_RUNTIME="onnx-int8")
+    ser_core.plugins.lookup.get_backend("accurate")
+    damaged = shared_cache / "hf_whisper" / "tiny.en" / FILES["int8"]
+    damaged.write_bytes(b"not a model")
+    registries.reset()
+    with pytest.raises(ArtifactError, match="cannot be loaded .*delete it to export again") as caught:
+        ser_core.plugins.lookup.get_backend("accurate")
+    assert str(damaged) in str(caught.value) and "\n" not in str(caught.value)
+    damaged.unlink()
+    registries.reset()
+    assert ser_core.plugins.lookup.get_backend("accurate").frames(tone(200, 1.0, 0.4, 5)).shape == (50, 768)
+
+
 def test_onnx_runtime_needs_a_pack(tiny, tmp_path):
     tiny(ACCURATE_RUNTIME="onnx", ACCURATE_MODEL_ID=str(tmp_path))
     with pytest.raises(ArtifactError, match="only for the model packs"):

@@ -7,8 +7,11 @@ what packing breaks is repaired against our VAD's speech regions (see `transcrib
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
+from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
@@ -36,6 +39,52 @@ PHRASE_END = (*SENTENCE_END, ",", ";", ":")
 GROUP = 10.0
 CLIP_PAD = 0.1
 MAX_CLIP = 30.0
+#: Whisper pads every window to 30 s; a window holding less speech is encoded at this length (in
+#: 10 ms frames) or its speech's, in whole seconds: on 128 RAVDESS clips 15 s gave the words of
+#: 30 s at 1.4x the speed, while 10 s let the decoder repeat the sentence (docs/performance.md).
+MIN_WINDOW_FRAMES = 1500
+FULL_WINDOW_FRAMES = 3000
+#: A decoded text that gzip shrinks more than this is a loop (Whisper's own fallback threshold);
+#: one from a shortened window is decoded again with full windows.
+LOOP_COMPRESSION = 2.4
+_windows = threading.local()  # this thread's shortest window and whether one was shortened
+
+
+def trimmed(features: np.ndarray) -> np.ndarray:
+    """Log-mel windows (batch, mels, 3000) without the zero padding past `MIN_WINDOW_FRAMES` or
+    past the longest window's last non-zero frame rounded up to a second (the word aligner asks
+    for whole seconds). faster-whisper pads the log-mel with exact zeros, which no frame of audio
+    (digital silence included) gives; without such zeros nothing is trimmed."""
+    features = np.asarray(features)
+    batch = features if features.ndim == 3 else features[None]
+    used = np.flatnonzero(np.any(batch != 0, axis=(0, 1)))
+    last = int(used[-1]) + 1 if len(used) else 0
+    keep = max(getattr(_windows, "frames", MIN_WINDOW_FRAMES), -(-last // 100) * 100)
+    if keep >= features.shape[-1]:
+        return features
+    _windows.shortened = True
+    return np.ascontiguousarray(features[..., :keep])
+
+
+@contextlib.contextmanager
+def full_windows() -> Iterator[None]:
+    """Whisper's own 30 s windows for the decoding in this block, in this thread."""
+    _windows.frames = FULL_WINDOW_FRAMES
+    try:
+        yield
+    finally:
+        del _windows.frames
+
+
+def _short_window_model() -> type:
+    """faster-whisper's `WhisperModel` encoding `trimmed` windows (CTranslate2 takes any length)."""
+    from faster_whisper import WhisperModel
+
+    class ShortWindowModel(WhisperModel):
+        def encode(self, features: np.ndarray) -> Any:
+            return super().encode(trimmed(features))
+
+    return ShortWindowModel
 
 
 def language_codes() -> set[str]:
@@ -49,7 +98,7 @@ class FasterWhisperTranscriber(Transcriber):
 
     def __init__(self, settings: Any, model: str) -> None:
         try:
-            from faster_whisper import BatchedInferencePipeline, WhisperModel
+            from faster_whisper import BatchedInferencePipeline
         except ImportError as exc:
             raise TranscriberError(
                 f"transcriber faster-whisper is not installed ({exc}): {INSTALL}"
@@ -69,7 +118,7 @@ class FasterWhisperTranscriber(Transcriber):
         self.settings = settings
         threads = settings.whisper_threads or os.cpu_count() or 1
         try:
-            self.model = WhisperModel(
+            self.model = _short_window_model()(
                 path,
                 device=settings.whisper_device,
                 compute_type=settings.whisper_compute_type,
@@ -79,8 +128,9 @@ class FasterWhisperTranscriber(Transcriber):
             raise TranscriberError(f"whisper model {model!r} ({path}) cannot be loaded: {exc}") from None
         self.pipeline = BatchedInferencePipeline(self.model)
         self.multilingual = bool(self.model.model.is_multilingual)
-        #: Speech regions seen and decoded a second time, over this instance's life (benchmarks).
-        self.regions = self.regions_redone = 0
+        #: Speech regions seen and decoded a second time, and calls decoded again with full windows,
+        #: over this instance's life (benchmarks).
+        self.regions = self.regions_redone = self.looped = 0
 
     def check_language(self, language: str) -> str | None:
         """The code to pass to faster-whisper (None: detect), or a one-line error."""
@@ -111,7 +161,14 @@ class FasterWhisperTranscriber(Transcriber):
             "batch_size": self.settings.whisper_batch_size,
         }
         speech = np.asarray(speech, dtype=float).reshape(-1, 2)
+        _windows.shortened = False
         segments, info = self.pipeline.transcribe(audio, language=code, vad_filter=True, **options)
+        segments = list(segments)  # decoded here, lazily
+        if _windows.shortened and any(s.compression_ratio > LOOP_COMPRESSION for s in segments):
+            with full_windows():  # a shortened window let the decoder loop: as Whisper pads it
+                segments, info = self.pipeline.transcribe(audio, language=code, vad_filter=True, **options)
+                segments = list(segments)
+            self.looped += 1
         words = resplice(_words(segments), speech)
         silent = unheard(words, speech)
         if silent:

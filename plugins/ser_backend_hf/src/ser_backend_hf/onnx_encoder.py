@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ser_core.atomic_files import atomic_write_text
+from ser_core.errors import ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,10 @@ def _export(encoder_dir: Path) -> None:
     log.info("exported the encoder in %s to ONNX", encoder_dir)
 
 
+def _first_line(exc: BaseException) -> str:
+    return next((line for line in str(exc).splitlines() if line.strip()), "")
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The exporter's and the quantizer's advice (logged warnings, Python warnings) left out."""
@@ -147,8 +152,19 @@ def onnx_files(encoder_dir: str | os.PathLike[str]) -> dict[str, Path]:
         with FileLock(str(encoder_dir) + ".onnx.lock"):
             if not _up_to_date(encoder_dir):  # maybe done meanwhile
                 log.warning("exporting the accurate encoder to ONNX (once, about 15 s)")
-                with _quiet():
-                    _export(encoder_dir)
+                try:
+                    with _quiet():
+                        _export(encoder_dir)
+                except ImportError as exc:
+                    raise ArtifactError(
+                        f"exporting the accurate encoder to ONNX needs {exc.name}: pip install onnx "
+                        "onnxscript (or SER_ACCURATE_RUNTIME=torch)"
+                    ) from None
+                except Exception as exc:  # the exporter's many error types end the same way
+                    raise ArtifactError(
+                        f"{encoder_dir}: ONNX export failed ({type(exc).__name__}: "
+                        f"{_first_line(exc)}); SER_ACCURATE_RUNTIME=torch runs without it"
+                    ) from None
     return {kind: encoder_dir / name for kind, name in FILES.items()}
 
 
@@ -166,7 +182,12 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ArtifactError(
+                f"{path}: cannot be loaded ({_first_line(exc)}); delete it to export again"
+            ) from None
 
     def hidden_states(self, mel: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
         """{layer: (batch, frames, width)} for each of `layers`."""
