@@ -135,11 +135,13 @@ def test_a_looping_decode_of_a_short_window_is_decoded_again_with_30_s(spoken, t
         faster_whisper.WhisperModel, "encode", lambda self, f: seen.append(np.shape(f)[-1]) or encode(self, f)
     )
     monkeypatch.setattr(whisper, "LOOP_COMPRESSION", 0.0)  # every text counts as a loop
+    monkeypatch.setattr(whisper, "LOOP_WORDS_PER_SECOND", 0.0)
     looped = transcriber.looped
     again = transcriber.transcribe(signal, "en", speech_regions(signal, "silero"))
     assert transcriber.looped == looped + 1 and seen == [whisper.MIN_WINDOW_FRAMES, 3000]
     assert [w.text for w in again.words] == [w.text for w in first.words]
     monkeypatch.setattr(whisper, "LOOP_COMPRESSION", 2.4)
+    monkeypatch.setattr(whisper, "LOOP_WORDS_PER_SECOND", 6.0)
     seen.clear()
     transcriber.transcribe(signal, "en", speech_regions(signal, "silero"))
     assert seen == [whisper.MIN_WINDOW_FRAMES] and transcriber.looped == looped + 1

@@ -44,9 +44,12 @@ MAX_CLIP = 30.0
 #: 30 s at 1.4x the speed, while 10 s let the decoder repeat the sentence (docs/performance.md).
 MIN_WINDOW_FRAMES = 1500
 FULL_WINDOW_FRAMES = 3000
-#: A decoded text that gzip shrinks more than this is a loop (Whisper's own fallback threshold);
-#: one from a shortened window is decoded again with full windows.
+#: A decoded window whose text gzip shrinks more than this (Whisper's own fallback threshold) and
+#: that holds more words a second than anyone speaks is a loop: after a shortened window, the call
+#: is decoded again with full windows. RAVDESS loops ran at 9-21 words/s; a recording of its
+#: sentences, repetitive but real, at 1.3-1.7.
 LOOP_COMPRESSION = 2.4
+LOOP_WORDS_PER_SECOND = 6.0
 _windows = threading.local()  # this thread's shortest window and whether one was shortened
 
 
@@ -164,7 +167,7 @@ class FasterWhisperTranscriber(Transcriber):
         _windows.shortened = False
         segments, info = self.pipeline.transcribe(audio, language=code, vad_filter=True, **options)
         segments = list(segments)  # decoded here, lazily
-        if _windows.shortened and any(s.compression_ratio > LOOP_COMPRESSION for s in segments):
+        if _windows.shortened and any(map(_loops, segments)):
             with full_windows():  # a shortened window let the decoder loop: as Whisper pads it
                 segments, info = self.pipeline.transcribe(audio, language=code, vad_filter=True, **options)
                 segments = list(segments)
@@ -185,6 +188,12 @@ class FasterWhisperTranscriber(Transcriber):
         self.regions_redone += len(silent)
         # Zero-length and repeated words are dropped by the core (`alignment.clamp_to_speech`).
         return Transcript(language=info.language, words=words)
+
+
+def _loops(segment: Any) -> bool:
+    """A decoded window that repeats itself faster than speech (see `LOOP_COMPRESSION`)."""
+    rate = len(segment.words or []) / max(segment.end - segment.start, 0.5)
+    return segment.compression_ratio > LOOP_COMPRESSION and rate > LOOP_WORDS_PER_SECOND
 
 
 def _words(segments: Any, checked: bool = False) -> list[Word]:
