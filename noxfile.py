@@ -115,7 +115,7 @@ def speed(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def speed_accurate(session: nox.Session) -> None:
-    """Accurate profile on 2 threads: unpadded vs 30 s-padded encoder on 3 s clips, analyze RTF."""
+    """Accurate profile on 2 threads per runtime (torch, onnx, onnx-int8): ready time, encoder, analyze RTF."""
     session.install(*PACKAGES)
     session.install("torch==2.13.0")
     session.install("-e", "plugins/ser_backend_hf[frontend]")

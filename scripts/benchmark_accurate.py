@@ -1,24 +1,24 @@
-"""Speed of the accurate profile (Whisper base encoder, offline `pack:base`) on CPU.
+"""Speed of the accurate profile (Whisper base encoder, offline `pack:base`) on CPU, per runtime.
 
-    python scripts/benchmark_accurate.py [--threads 2] [--repeats 3] [--clips 20] [--seconds 60]
+    python scripts/benchmark_accurate.py [--runtimes torch,onnx,onnx-int8] [--rounds 2] [--threads 2]
+        [--repeats 3] [--clips 20] [--seconds 60] [--padded]
 
-Everything runs on `--threads` torch threads (`SER_HF_THREADS`, `torch.set_num_threads`; the
-transcriber gets `SER_WHISPER_THREADS`). Each timing is the median of `--repeats` runs after one
-warm-up run. Reports:
-* the pack's conversion to a transformers encoder (first use only; 0 when already cached) and the
-  model load (backend + accurate emotion model), each timed once, separately;
-* encoder only, per clip, on the `--clips` RAVDESS 01-18 clips closest to `--clip-seconds` (3 s):
-  the shipped unpadded path (`log_mel` of the real length -> `hidden_states`, positions sliced,
-  the chosen layers taken as the backend's `encode_batch` does) against the clip zero-padded to
-  30 s (`log_mel_30s` -> `hidden_states` over 3000 frames, valid frames kept): seconds per clip,
-  RTF (seconds / clip duration) and the speed-up of the unpadded path (issue 4: >= 5x);
-* `ser_core.analyze(clip, profile="accurate", transcript=False)` end to end on the same clips:
-  median RTF over the clips;
+Each runtime (`SER_ACCURATE_RUNTIME`) is measured alone in a fresh process (two runtimes' thread
+pools in one process steal the 2 cores from each other), `--rounds` rounds with the order rotated;
+ratios to the first runtime are taken within a round and the medians over rounds reported. Every
+process runs on `--threads` threads (`SER_HF_THREADS`; the transcriber gets `SER_WHISPER_THREADS`);
+each timing is the median of `--repeats` runs after one warm-up run. Per runtime:
+* ready: from importing ser_core to a loaded backend and accurate emotion model (the pack's
+  conversion and the ONNX export are done beforehand, once, and timed apart);
+* encoder per clip, on the `--clips` RAVDESS 01-18 clips closest to `--clip-seconds` (3 s): the
+  backend's `encode_batch` of one clip (log-mel, encoder, the chosen layers): seconds and RTF;
+* `ser_core.analyze(clip, profile="accurate", transcript=False)` on the same clips: median RTF;
 * the same on a >= `--seconds` recording (RAVDESS actor 05 clips, 0.5 s pauses, as
   scripts/benchmark_analyze.py builds it), and with `transcript=True` (Whisper `--whisper-model`,
-  int8) for reference.
-The 1-minute load average before and after is recorded (the machine may be shared).
-Writes reports/speed-accurate.json.
+  int8).
+`--padded` (torch only) also times the clip zero-padded to 30 s (`log_mel_30s`, 3000 frames) against
+the unpadded path (issue 4: >= 5x). The 1-minute load average before and after is recorded (the
+machine may be shared). Writes reports/speed-accurate.json.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,15 +37,16 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_analyze import recording, timed
 from corpora import ROOT, corpora_dir
 
-import ser_core
-from ser_core.atomic_files import atomic_write_text
-from ser_core.pipeline.analysis import get_model
-from ser_core.pipeline.audio import SAMPLE_RATE, load_audio
-from ser_core.plugins.lookup import get_backend, get_transcriber
-from ser_core.settings import Settings, get_settings
+KEYS = (
+    "ready_seconds",
+    "encoder_seconds_per_clip",
+    "encoder_rtf",
+    "analyze_clip_rtf",
+    "analyze_recording_rtf",
+    "analyze_recording_transcript_rtf",
+)
 
 
 def clips_near(seconds: float, count: int) -> list[Path]:
@@ -55,65 +57,49 @@ def clips_near(seconds: float, count: int) -> list[Path]:
 
 def warm_timed(fn, repeats: int) -> float:
     """Median wall time of `repeats` calls after one warm-up call."""
+    from benchmark_analyze import timed
+
     fn()
     return timed(fn, repeats)[0]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--clips", type=int, default=20)
-    parser.add_argument("--clip-seconds", type=float, default=3.0)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--whisper-model", default="base")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    os.environ["SER_HF_THREADS"] = str(args.threads)
-    os.environ["SER_WHISPER_THREADS"] = str(args.threads)
-    load_before = os.getloadavg()[0]
-
-    import torch
-    from ser_backend_hf.convert import hidden_states, log_mel, log_mel_30s, output_frames, pack_encoder_dir
-    from ser_backend_hf.settings import get_hf_settings
-
-    torch.set_num_threads(args.threads)
-    get_hf_settings.cache_clear()
-    hf = get_hf_settings()
-    model_id = hf.accurate_model_id
-    conversion = 0.0
-    if model_id.startswith("pack:"):
-        start = time.perf_counter()
-        pack_encoder_dir(model_id.removeprefix("pack:"), get_settings().cache_dir)
-        conversion = time.perf_counter() - start
+def measure(args: argparse.Namespace) -> dict:
+    """One runtime, in this fresh process."""
     start = time.perf_counter()
+    import ser_core
+    from ser_core.pipeline.analysis import get_model
+    from ser_core.pipeline.audio import SAMPLE_RATE, load_audio
+    from ser_core.plugins.lookup import get_backend, get_transcriber
+    from ser_core.settings import Settings
+
     backend, _ = get_backend("accurate"), get_model("accurate")
-    load = time.perf_counter() - start
-    torch.set_num_threads(args.threads)  # the backend set hf_threads; keep them equal
-    encoder, n_mels = backend.encoder, backend.n_mels
-
-    def unpadded(signal: np.ndarray) -> np.ndarray:
-        return backend.combine(hidden_states(encoder, log_mel(signal, n_mels)[None]))
-
-    def padded(signal: np.ndarray) -> np.ndarray:
-        valid = output_frames(len(signal) // 160)
-        return backend.combine(hidden_states(encoder, log_mel_30s(signal, n_mels)[None]))[:valid]
-
+    ready = time.perf_counter() - start
+    if backend.runtime != args.runtime:
+        sys.exit(f"asked for {args.runtime}, the backend runs {backend.runtime}")
     paths = clips_near(args.clip_seconds, args.clips)
     signals = [load_audio(p) for p in paths]
     durations = [len(s) / SAMPLE_RATE for s in signals]
-    shipped = backend.encode_batch(signals[0][None])[0]
-    if not np.array_equal(unpadded(signals[0]), shipped):
-        sys.exit("the unpadded path here differs from the backend's encode_batch")
-    enc_unpadded = [warm_timed(lambda s=s: unpadded(s), args.repeats) for s in signals]
-    enc_padded = [warm_timed(lambda s=s: padded(s), args.repeats) for s in signals]
+    encoder = [warm_timed(lambda s=s: backend.encode_batch(s[None]), args.repeats) for s in signals]
+    out: dict = {"runtime": backend.runtime, "ready_seconds": ready, "torch_imported": "torch" in sys.modules}
+    if args.padded and args.runtime == "torch":
+        from ser_backend_hf.convert import hidden_states, log_mel_30s, output_frames
 
+        def padded(signal: np.ndarray) -> np.ndarray:
+            valid = output_frames(len(signal) // 160)
+            return backend.combine(hidden_states(backend.encoder, log_mel_30s(signal, backend.n_mels)[None]))[
+                :valid
+            ]
+
+        times = [warm_timed(lambda s=s: padded(s), args.repeats) for s in signals]
+        out["encoder_padded_30s_seconds_per_clip"] = statistics.median(times)
+        out["encoder_speedup_unpadded"] = statistics.median(times) / statistics.median(encoder)
     settings = Settings(whisper_model=args.whisper_model, whisper_threads=args.threads, vad="silero")
 
     def analyze(path: Path, transcript: bool):
         return ser_core.analyze(path, profile="accurate", settings=settings, transcript=transcript)
 
     clip_analyze = [warm_timed(lambda p=p: analyze(p, False), args.repeats) for p in paths]
+    from benchmark_analyze import recording
 
     signal = recording(args.seconds, args.seed)
     duration = len(signal) / SAMPLE_RATE
@@ -121,56 +107,79 @@ def main() -> None:
         path = Path(tmp) / "recording.wav"
         sf.write(path, signal, SAMPLE_RATE)
         long_emotion = warm_timed(lambda: analyze(path, False), args.repeats)
-        start = time.perf_counter()
         get_transcriber(args.whisper_model, settings)
-        whisper_load = time.perf_counter() - start
         long_full = warm_timed(lambda: analyze(path, True), args.repeats)
         words = len(analyze(path, True).words)
-    load_after = os.getloadavg()[0]
+    out.update(
+        encoder_seconds_per_clip=statistics.median(encoder),
+        encoder_rtf=statistics.median(t / d for t, d in zip(encoder, durations, strict=True)),
+        analyze_clip_rtf=statistics.median(t / d for t, d in zip(clip_analyze, durations, strict=True)),
+        analyze_recording_rtf=long_emotion / duration,
+        analyze_recording_transcript_rtf=long_full / duration,
+        recording_seconds=round(duration, 1),
+        words=words,
+        clip_seconds_median=statistics.median(durations),
+        clip_files=[str(p.relative_to(corpora_dir())) for p in paths],
+    )
+    return out
 
-    def med(values: list[float], digits: int = 4) -> float:
-        return round(statistics.median(values), digits)
 
-    unpadded_rtf = [t / d for t, d in zip(enc_unpadded, durations, strict=True)]
-    padded_rtf = [t / d for t, d in zip(enc_padded, durations, strict=True)]
-    analyze_rtf = [t / d for t, d in zip(clip_analyze, durations, strict=True)]
-    report = {
-        "model_id": model_id,
-        "threads": args.threads,
-        "torch_threads": torch.get_num_threads(),
-        "repeats": args.repeats,
-        "clips": len(paths),
-        "clip_seconds_median": med(durations, 2),
-        "clip_seconds_range": [round(min(durations), 2), round(max(durations), 2)],
-        "conversion_seconds": round(conversion, 2),
-        "model_load_seconds": round(load, 2),
-        "encoder_unpadded_seconds_per_clip": med(enc_unpadded),
-        "encoder_unpadded_rtf": med(unpadded_rtf),
-        "encoder_padded_30s_seconds_per_clip": med(enc_padded),
-        "encoder_padded_30s_rtf": med(padded_rtf),
-        "encoder_speedup_unpadded": round(statistics.median(enc_padded) / statistics.median(enc_unpadded), 2),
-        "encoder_speedup_min_over_clips": round(
-            min(p / u for p, u in zip(enc_padded, enc_unpadded, strict=True)), 2
-        ),
-        "analyze_clip_seconds": med(clip_analyze),
-        "analyze_clip_rtf": med(analyze_rtf),
-        "recording_seconds": round(duration, 1),
-        "analyze_recording_seconds": round(long_emotion, 2),
-        "analyze_recording_rtf": round(long_emotion / duration, 4),
-        "whisper_model": args.whisper_model,
-        "whisper_load_seconds": round(whisper_load, 2),
-        "analyze_recording_transcript_seconds": round(long_full, 2),
-        "analyze_recording_transcript_rtf": round(long_full / duration, 4),
-        "words": words,
-        "load_average_before": round(load_before, 2),
-        "load_average_after": round(load_after, 2),
-        "clip_files": [str(p.relative_to(corpora_dir())) for p in paths],
-        "version": ser_core.__version__,
-    }
-    for key, value in report.items():
-        if key != "clip_files":
-            print(f"{key:38s} {value}")
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runtimes", default="torch,onnx,onnx-int8")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--clip-seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--whisper-model", default="base")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--padded", action="store_true", help="torch: also time the 30 s padded encoder")
+    parser.add_argument("--runtime", help=argparse.SUPPRESS)  # a child process: measure this one
+    args = parser.parse_args()
+    if args.runtime:
+        print(json.dumps(measure(args)))
+        return
+    from ser_core.atomic_files import atomic_write_text
+
+    runtimes = args.runtimes.split(",")
+    env = {**os.environ, "SER_HF_THREADS": str(args.threads), "SER_WHISPER_THREADS": str(args.threads)}
+    env |= {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    # The pack's conversion and the ONNX export, once, timed apart.
+    start = time.perf_counter()
+    prepare = "from ser_core.plugins.lookup import get_backend; get_backend('accurate')"
+    for runtime in ("torch", "onnx"):
+        subprocess.run(
+            [sys.executable, "-c", prepare], env={**env, "SER_ACCURATE_RUNTIME": runtime}, check=True
+        )
+    report: dict = {"threads": args.threads, "rounds": args.rounds, "repeats": args.repeats}
+    report["first_use_seconds"] = round(time.perf_counter() - start, 1)
+    report["load_average_before"] = round(os.getloadavg()[0], 2)
+    rows: dict[str, list[dict]] = {r: [] for r in runtimes}
+    for k in range(args.rounds):
+        for runtime in runtimes[k % len(runtimes) :] + runtimes[: k % len(runtimes)]:
+            command = [sys.executable, __file__, "--runtime", runtime] + sys.argv[1:]
+            done = subprocess.run(command, env={**env, "SER_ACCURATE_RUNTIME": runtime}, capture_output=True,
+                                  text=True, check=True)  # fmt: skip
+            rows[runtime].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(runtime, {key: round(rows[runtime][-1][key], 4) for key in KEYS}, flush=True)
+    report["load_average_after"] = round(os.getloadavg()[0], 2)
+    first = runtimes[0]
+    for runtime, results in rows.items():
+        row = {key: round(statistics.median(r[key] for r in results), 4) for key in KEYS}
+        for key in KEYS:
+            ratios = [r[key] / f[key] for r, f in zip(results, rows[first], strict=True)]
+            row[f"{key}_ratio_to_{first}"] = round(statistics.median(ratios), 3)
+        for key in ("torch_imported", "words", "recording_seconds", "encoder_padded_30s_seconds_per_clip",
+                    "encoder_speedup_unpadded"):  # fmt: skip
+            if key in results[0]:
+                row[key] = results[0][key]
+        row["all_rounds"] = [{key: round(r[key], 4) for key in KEYS} for r in results]
+        report[runtime] = row
+    report["clip_files"] = rows[first][0]["clip_files"]
     atomic_write_text(ROOT / "reports" / "speed-accurate.json", json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "clip_files"}, indent=1))
 
 
 if __name__ == "__main__":

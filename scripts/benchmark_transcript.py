@@ -77,6 +77,8 @@ def main() -> None:
             "sentence_exact": round(exact / len(files), 4),
             "rtf": round(wall / seconds, 4),
             "load_seconds": round(load, 2),
+            "decoded_again_with_30s_windows": transcriber.looped,
+            "speech_regions_decoded_again": transcriber.regions_redone,
             "errors": examples,
         }
         report["models"][name] = row

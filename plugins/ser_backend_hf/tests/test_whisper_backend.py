@@ -131,7 +131,7 @@ def test_a_damaged_onnx_file_is_one_line_and_deleting_it_heals(tiny, shared_cach
     damaged = shared_cache / "hf_whisper" / "tiny.en" / FILES["int8"]
     damaged.write_bytes(b"not a model")
     registries.reset()
-    with pytest.raises(ArtifactError, match="cannot be loaded .*delete it to export again") as caught:
+    with pytest.raises(ArtifactError, match=r"cannot be loaded .*delete it to export again") as caught:
         ser_core.plugins.lookup.get_backend("accurate")
     assert str(damaged) in str(caught.value) and "\n" not in str(caught.value)
     damaged.unlink()
