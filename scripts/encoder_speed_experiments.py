@@ -88,12 +88,11 @@ def onnx_paths(onnx_dir: Path) -> dict[str, Path]:
 
 
 def fc2_nodes(path: Path) -> list[str]:
-    """The MatMul nodes fed by a Gelu: the feed-forward output projections (fc2) of every block."""
+    """The feed-forward output projections of every block, as the shipped export finds them."""
     import onnx
+    from ser_backend_hf.onnx_encoder import fc2_nodes as found
 
-    graph = onnx.load(str(path)).graph
-    gelu_outputs = {out for node in graph.node if node.op_type == "Gelu" for out in node.output}
-    return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[0] in gelu_outputs]
+    return found(onnx.load(str(path)))
 
 
 def quantize_torch(encoder):
