@@ -62,6 +62,11 @@ def shifted(word: Word, by: float, start: float, length: float) -> Word:
     return word.model_copy(update={"start": round(a, 3), "end": round(b, 3)})
 
 
+def speech_span(signal: np.ndarray, speech: np.ndarray) -> tuple[float, float]:
+    """Seconds from the file's first speech region to its last, `PAD` added, inside the file."""
+    return max(0.0, speech[0, 0] - PAD), min(len(signal) / SAMPLE_RATE, speech[-1, 1] + PAD)
+
+
 def joined(transcriber, items, group: int) -> list[list[Word]]:
     out: list[list[Word]] = []
     gap = np.zeros(SAMPLE_RATE, np.float32)
@@ -101,7 +106,7 @@ def windows(transcriber, items, gap_seconds: float, group: int, settings) -> lis
         for k, (signal, speech) in enumerate(chunk):
             if not len(speech):
                 continue
-            a, b = max(0.0, speech[0, 0] - PAD), min(len(signal) / SAMPLE_RATE, speech[-1, 1] + PAD)
+            a, b = speech_span(signal, speech)
             if window_start is not None and at + gap_seconds + (b - a) - window_start > 30.0:
                 clips.append({"start": window_start, "end": at})
                 window_start = None
@@ -148,7 +153,7 @@ def clips(transcriber, items, batch: int, group: int, settings) -> list[list[Wor
         for k, (signal, speech) in enumerate(chunk):
             if not len(speech):
                 continue
-            a, b = max(0.0, speech[0, 0] - PAD), min(len(signal) / SAMPLE_RATE, speech[-1, 1] + PAD)
+            a, b = speech_span(signal, speech)
             piece = signal[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)]
             place[round(at * 100)] = (k, at, a, len(piece) / SAMPLE_RATE)  # by the clip's `seek`
             spans.append({"start": at, "end": at + len(piece) / SAMPLE_RATE})

@@ -84,7 +84,9 @@ CLIP = 48000  # 3.00 s at 16 kHz
 
 def onnx_paths(onnx_dir: Path) -> dict[str, Path]:
     paths = {"ort-fp32": onnx_dir / "encoder-fp32.onnx", "ort-int8": onnx_dir / "encoder-int8.onnx"}
-    return paths | {name: onnx_dir / f"encoder-{name.removeprefix('ort-')}.onnx" for name in INT8 if name not in paths}
+    return paths | {
+        name: onnx_dir / f"encoder-{name.removeprefix('ort-')}.onnx" for name in INT8 if name not in paths
+    }
 
 
 def fc2_nodes(path: Path) -> list[str]:
@@ -106,7 +108,7 @@ def export_onnx(encoder, layers: tuple[int, ...], onnx_dir: Path) -> dict[str, f
     and its ORT dynamic int8 quantization. Returns the seconds each took."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from ser_backend_hf.convert import _call_layer
+    from ser_backend_hf.convert import forward_states
 
     class HiddenStates(torch.nn.Module):
         def __init__(self, enc) -> None:
@@ -114,15 +116,7 @@ def export_onnx(encoder, layers: tuple[int, ...], onnx_dir: Path) -> dict[str, f
             self.enc = enc
 
         def forward(self, mel):
-            enc = self.enc
-            h = torch.nn.functional.gelu(enc.conv1(mel))
-            h = torch.nn.functional.gelu(enc.conv2(h)).permute(0, 2, 1)
-            h = h + enc.embed_positions.weight[: h.shape[1]]
-            states = []
-            for layer in enc.layers[: max(layers)]:
-                states.append(h)
-                h = _call_layer(layer, h)
-            states.append(enc.layer_norm(h) if max(layers) == len(enc.layers) else h)
+            states = forward_states(self.enc, mel)
             return tuple(states[i] for i in layers)
 
     onnx_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +194,9 @@ def make_backends(names: list[str], threads: int, onnx_dir: Path) -> dict:
             backends[name] = base
         elif name.startswith("shipped-"):  # the product's own runtime, its own cache entries
             runtime = name.removeprefix("shipped-")
-            shipped = WhisperEncoderBackend(hf=get_hf_settings().model_copy(update={"accurate_runtime": runtime}))
+            shipped = WhisperEncoderBackend(
+                hf=get_hf_settings().model_copy(update={"accurate_runtime": runtime})
+            )
             shipped.model_id = f"{base.model_id}#{name}-{TAG}"
             backends[name] = shipped
         elif name == "torch-int8":

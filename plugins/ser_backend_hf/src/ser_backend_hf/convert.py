@@ -439,15 +439,23 @@ def hidden_states(encoder: WhisperEncoder, features: np.ndarray | torch.Tensor) 
     if x.ndim == 2:
         x = x[None]
     encode_checks(encoder, x)
-    states = []
     with torch.inference_mode():
-        h = torch.nn.functional.gelu(encoder.conv1(x))
-        h = torch.nn.functional.gelu(encoder.conv2(h)).permute(0, 2, 1)
-        h = h + encoder.embed_positions.weight[: h.shape[1]]
-        for layer in encoder.layers:
-            states.append(h)
-            h = _call_layer(layer, h)
-        states.append(encoder.layer_norm(h))
+        return forward_states(encoder, x)
+
+
+def forward_states(encoder: WhisperEncoder, x: torch.Tensor) -> list[torch.Tensor]:
+    """The forward pass of `hidden_states` on checked `(batch, n_mels, T)` features, without its
+    checks and inference mode (so that `torch.onnx.export` can trace it)."""
+    import torch
+
+    h = torch.nn.functional.gelu(encoder.conv1(x))
+    h = torch.nn.functional.gelu(encoder.conv2(h)).permute(0, 2, 1)
+    h = h + encoder.embed_positions.weight[: h.shape[1]]
+    states = []
+    for layer in encoder.layers:
+        states.append(h)
+        h = _call_layer(layer, h)
+    states.append(encoder.layer_norm(h))
     return states
 
 

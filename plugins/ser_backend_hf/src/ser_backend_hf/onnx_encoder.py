@@ -68,7 +68,7 @@ def _export(encoder_dir: Path) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ser_backend_hf.convert import _call_layer, load_encoder
+    from ser_backend_hf.convert import forward_states, load_encoder
 
     encoder = load_encoder(encoder_dir)
 
@@ -80,16 +80,7 @@ def _export(encoder_dir: Path) -> None:
             self.enc = encoder
 
         def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            enc = self.enc
-            h = torch.nn.functional.gelu(enc.conv1(mel))
-            h = torch.nn.functional.gelu(enc.conv2(h)).permute(0, 2, 1)
-            h = h + enc.embed_positions.weight[: h.shape[1]]
-            states = []
-            for layer in enc.layers:
-                states.append(h)
-                h = _call_layer(layer, h)
-            states.append(enc.layer_norm(h))
-            return tuple(states)
+            return tuple(forward_states(self.enc, mel))
 
     n_states = encoder.config.encoder_layers + 1
     limit = encoder.config.max_source_positions * 2
