@@ -421,12 +421,7 @@ def encode(encoder: WhisperEncoder, features: np.ndarray | torch.Tensor) -> torc
         x = x[None]
     encode_checks(encoder, x)
     with torch.inference_mode():
-        h = torch.nn.functional.gelu(encoder.conv1(x))
-        h = torch.nn.functional.gelu(encoder.conv2(h)).permute(0, 2, 1)
-        h = h + encoder.embed_positions.weight[: h.shape[1]]
-        for layer in encoder.layers:
-            h = _call_layer(layer, h)
-        return encoder.layer_norm(h)
+        return forward_states(encoder, x)[-1]
 
 
 def hidden_states(encoder: WhisperEncoder, features: np.ndarray | torch.Tensor) -> list[torch.Tensor]:
