@@ -93,6 +93,10 @@ def test_silent_regions_are_found_and_their_words_replaced():
     speech = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
     words = [w("one", 0.2, 0.6), w("ghost", 2.5, 2.5)]  # region 1: only a zero-length word
     assert unheard(words, speech) == [1, 2]
+    # A region whose "word" lasts over a second was skipped, the word stretched over it.
+    stretched = [w("one", 0.2, 0.6), w("is", 2.1, 3.2), w("three", 4.1, 4.5)]
+    assert unheard(stretched, speech) == [1]
+    assert unheard([*stretched[:1], w("is", 2.1, 2.9), *stretched[2:]], speech) == []
     again = [w("two", 2.1, 2.5), w("three", 4.1, 4.5)]
     assert texts(replaced(words, again, speech, [1, 2])) == ["one", "two", "three"]
     # Where the second decoding finds nothing, the first one's words stay.

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     #: short utterances otherwise ends at its first few sentences and drops the rest.
     whisper_patience: float = 3.0
     whisper_batch_size: int = 8
+    #: A batch run (`ser analyze ... --output-dir`, `analyze_many`, Ray) keeps this many inputs
+    #: open at once and transcribes them together: several short recordings share one batched
+    #: Whisper pass (`ser_core.pipeline.grouped`). 1: one input at a time.
+    group_files: int = Field(default=16, ge=1)
     #: CPU threads for the transcriber; 0: one per core.
     whisper_threads: int = 0
     #: Timeline rows also break at pauses longer than this, and after this many seconds.

@@ -31,6 +31,8 @@ INSTALL = "pip install 'ser-core[transcribe]'"
 #: shortest word it is then given.
 STRETCH = 0.3
 MIN_WORD = 0.05
+#: A longer "word" shows that Whisper skipped some of its region (`unheard`).
+LONG_WORD = 1.0
 #: A word ending with one of these ends a phrase: one stretched over a pause runs on, it is not
 #: the first word of the next region.
 PHRASE_END = (*SENTENCE_END, ",", ";", ":")
@@ -228,10 +230,13 @@ def _owner(word: Word, speech: np.ndarray) -> int:
 
 
 def unheard(words: list[Word], speech: np.ndarray) -> list[int]:
-    """Indices of the speech regions that no word of positive length overlaps."""
+    """Indices of the speech regions that own no word of positive length, or a "word" longer than
+    `LONG_WORD` seconds: the aligner stretches a word over speech Whisper skipped (seen in a
+    window of near-identical sentences, where Whisper merged two of them into one)."""
     if len(speech) == 0:
         return []
     heard = {_owner(w, speech) for w in words if w.end > w.start}
+    heard -= {_owner(w, speech) for w in words if w.end - w.start > LONG_WORD}
     return [i for i in range(len(speech)) if i not in heard]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,15 @@ class Transcript:
 
     language: str
     words: list[Word] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One recording (or piece of one) to transcribe: the arguments of `Transcriber.transcribe`."""
+
+    signal: np.ndarray
+    language: str
+    speech: np.ndarray
 
 
 class Transcriber(ABC):
@@ -32,3 +42,9 @@ class Transcriber(ABC):
     def transcribe(self, signal: np.ndarray, language: str, speech: np.ndarray) -> Transcript:
         """Transcribe 16 kHz mono `signal`; `language` is a code or "auto"; `speech` holds the
         (n, 2) speech regions in seconds, so the transcriber can skip its own VAD."""
+
+    def transcribe_many(self, requests: Sequence[Request]) -> list[Transcript]:
+        """A transcript per request, each in its own clock. Batch runs hand several short
+        recordings over at once, so a transcriber can decode them together; this default
+        transcribes them one by one."""
+        return [self.transcribe(r.signal, r.language, r.speech) for r in requests]

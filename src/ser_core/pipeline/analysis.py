@@ -3,9 +3,10 @@ transcript, sentences, timeline) and what it is made of."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ser_core import __version__
 from ser_core.contract.backend import EmbeddingBackend
 from ser_core.contract.diarizer import Diarizer
 from ser_core.contract.results import AnalysisResult, Segment, Sentence, Turn, Word
-from ser_core.contract.transcriber import Transcriber
+from ser_core.contract.transcriber import Request, Transcriber, Transcript
 from ser_core.errors import AnalysisTimeout, ArtifactError
 from ser_core.models.adaptation import SourceStats
 from ser_core.models.artifacts import Model, load_model
@@ -85,6 +86,11 @@ def window_spans(duration: float, window: float, hop: float) -> np.ndarray:
     return np.column_stack([starts, starts + window])
 
 
+#: An analysis in steps (`analysis`): it yields what it needs transcribed, by which transcriber,
+#: is sent the transcript back, and returns the result.
+Steps = Generator[tuple[Transcriber, Request], Transcript, AnalysisResult]
+
+
 def analyze(
     path: str | os.PathLike[str],
     profile: str | None = None,
@@ -125,6 +131,52 @@ def analyze(
     so ids hold across pieces.
 
     `progress(n)` is called after each piece with the number of pieces done (a server reports it)."""
+    return answered(
+        analysis(
+            path,
+            profile,
+            model,
+            settings,
+            transcript=transcript,
+            language=language,
+            whisper_model=whisper_model,
+            timeout=timeout,
+            source=source,
+            speakers=speakers,
+            progress=progress,
+        )
+    )
+
+
+def answered(steps: Steps) -> AnalysisResult:
+    """Run an analysis to its end, each transcription request answered on its own."""
+    with contextlib.closing(steps):
+        try:
+            transcriber, request = next(steps)
+            while True:
+                said = transcriber.transcribe(request.signal, request.language, request.speech)
+                transcriber, request = steps.send(said)
+        except StopIteration as end:
+            return end.value
+
+
+def analysis(
+    path: str | os.PathLike[str],
+    profile: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
+    *,
+    transcript: bool | None = None,
+    language: str | None = None,
+    whisper_model: str | None = None,
+    timeout: float | None = None,
+    source: SourceStats | None = None,
+    speakers: int | str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Steps:
+    """`analyze` in steps, so that a batch can transcribe several recordings together
+    (`ser_core.pipeline.grouped`): the generator yields (transcriber, `Request`) whenever it needs
+    words, is sent the `Transcript`, and returns the result. Nothing runs before the first step."""
     settings = settings or get_settings()
     profile, backend, fitted, transcriber, language = prepare(
         profile, model, settings, transcript, language, whisper_model
@@ -139,7 +191,7 @@ def analyze(
         if deadline is not None and time.monotonic() > deadline:
             raise AnalysisTimeout(path, timeout)
         if found.add_audio(piece) >= settings.silence_peak:
-            part = _analyze_piece(
+            part = yield from _analyze_piece(
                 piece, backend, _Adapted(fitted, source), transcriber, found.language or language, settings
             )
             found.add(part, offset / SAMPLE_RATE)
@@ -308,7 +360,7 @@ def _analyze_piece(
     transcriber: Transcriber | None,
     language: str,
     settings: Settings,
-) -> _Part:
+) -> Generator[tuple[Transcriber, Request], Transcript, _Part]:
     speech = speech_regions(signal, settings.vad, settings.vad_merge_gap)
     frames = backend.frames(signal)
     segments = _segments(backend, fitted, frames, speech, settings)
@@ -316,7 +368,7 @@ def _analyze_piece(
     sentences: list[Sentence] = []
     spoken = None
     if transcriber is not None:
-        said = transcriber.transcribe(signal, language, speech)
+        said = yield transcriber, Request(signal, language, speech)
         spoken = said.language if len(speech) else None
         words = label_words(clamp_to_speech(said.words, speech), segments)
         sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds, speech))

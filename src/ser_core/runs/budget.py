@@ -18,11 +18,11 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +30,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ser_core.contract.results import AnalysisResult
 from ser_core.errors import AnalysisTimeout, AudioError, SerError, WorkerCrashed
 from ser_core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from ser_core.pipeline.grouped import Done
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +101,22 @@ class Runner:
         self.kwargs = kwargs
         self._worker: _Worker | None = None
 
-    def analyze(self, path: str | os.PathLike[str], progress: Callable[[int], None] | None = None) -> AnalysisResult:
-        """`progress(pieces done)` after each piece (not from an isolated worker process)."""
+    def analyze(
+        self,
+        path: str | os.PathLike[str],
+        progress: Callable[[int], None] | None = None,
+        failed: SerError | None = None,
+    ) -> AnalysisResult:
+        """`progress(pieces done)` after each piece (not from an isolated worker process);
+        `failed`: how a first attempt made elsewhere ended (`analyze_grouped`)."""
         timeouts, transients, delay = self.budget.timeout_retries, self.budget.transient_retries, 0.0
         attempts = 0
         while True:
             attempts += 1
             try:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
                 return self._attempt(path, progress)
             except AnalysisTimeout as exc:
                 if timeouts == 0:
@@ -118,6 +130,28 @@ class Runner:
                 delay = delay * 2 if delay else self.budget.backoff_seconds
                 log.warning("%s (attempt %d), trying again in %g s", exc, attempts, delay)
                 time.sleep(delay)
+
+    def analyze_grouped(self, paths: Sequence[str | os.PathLike[str]], group: int) -> Iterator[Done]:
+        """`(index, result or SerError)` per path, in the order they end: up to `group` analyses
+        at once, their transcription batched (`ser_core.pipeline.grouped`); a failure that the
+        budget would try again is tried again alone. An isolated runner (one process per attempt,
+        killed at its timeout) analyses one path at a time."""
+        if self.budget.isolate or group < 2 or len(paths) < 2:
+            yield from ((i, self._caught(path)) for i, path in enumerate(paths))
+            return
+        from ser_core.pipeline.grouped import analyze_grouped
+
+        timeout = self.budget.timeout_seconds
+        for index, outcome in analyze_grouped(paths, group, **self.kwargs, timeout=timeout):
+            if isinstance(outcome, SerError):
+                outcome = self._caught(paths[index], outcome)
+            yield index, outcome
+
+    def _caught(self, path: str | os.PathLike[str], failed: SerError | None = None) -> AnalysisResult | SerError:
+        try:
+            return self.analyze(path, failed=failed)
+        except SerError as exc:
+            return exc
 
     def _attempt(self, path: str | os.PathLike[str], progress: Callable[[int], None] | None) -> AnalysisResult:
         if not self.budget.isolate:
