@@ -140,7 +140,8 @@ def test_regions_the_packed_pass_left_without_words_are_decoded_again():
     transcriber.multilingual, transcriber.regions, transcriber.regions_redone = False, 0, 0
     transcriber.pipeline = _Pipeline({1.0: "one", 3.0: "two", 5.0: "three"})
     speech = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
-    said = transcriber.transcribe(np.zeros(7 * SR, np.float32), "en", speech)
+    transcriber.looped = 0
+    said = transcriber._packed(np.zeros(7 * SR, np.float32), "en", speech)  # a long recording's path
     assert texts(said.words) == ["one", "two", "three"]
     assert transcriber.pipeline.calls[1] == [{"start": 2.9, "end": 6.1}]  # the silent ones, together
     assert transcriber.regions_redone == 2

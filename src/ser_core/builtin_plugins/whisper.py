@@ -11,7 +11,8 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from ser_core.contract.hookspecs import hookimpl
 from ser_core.contract.results import Word
-from ser_core.contract.transcriber import Transcriber, Transcript
+from ser_core.contract.transcriber import Request, Transcriber, Transcript
 from ser_core.errors import TranscriberError
 from ser_core.pipeline.alignment import SENTENCE_END
 from ser_core.pipeline.audio import SAMPLE_RATE
@@ -52,6 +53,10 @@ FULL_WINDOW_FRAMES = 3000
 #: sentences, repetitive but real, at 1.3-1.7.
 LOOP_COMPRESSION = 2.4
 LOOP_WORDS_PER_SECOND = 6.0
+#: A word of a clip (`transcribe_many`) starting this many seconds after the clip's audio ends
+#: shows the same: the decoder ran on past the speech, repeating it.
+RUN_ON = 0.1
+FRAME = SAMPLE_RATE // 100  # samples in Whisper's 10 ms frame
 _windows = threading.local()  # this thread's shortest window and whether one was shortened
 
 
@@ -87,7 +92,47 @@ def _short_window_model() -> type:
 
     class ShortWindowModel(WhisperModel):
         def encode(self, features: np.ndarray) -> Any:
-            return super().encode(trimmed(features))
+            features = trimmed(features)
+            if features.ndim < 3 or len(features) < 2 or self.model.device != "cpu":
+                return super().encode(features)
+            # On a CPU a batch of windows encodes slower than the same windows one at a time
+            # (0.46 against 0.27 s a 15 s window, Whisper base int8, 2 cores); the decoder still
+            # takes them as one batch.
+            import ctranslate2
+
+            alone = [np.asarray(super(ShortWindowModel, self).encode(window[None])) for window in features]
+            return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(alone)))
+
+        def add_word_timestamps(
+            self,
+            segments: list[Any],
+            tokenizer: Any,
+            encoder_output: Any,
+            num_frames: list[int],
+            prepend_punctuations: str,
+            append_punctuations: str,
+            last_speech_timestamp: float,
+        ) -> float:
+            """Each window of a batch aligned alone, as if it came first: its word times and
+            probabilities then do not depend on the windows batched with it. (Batched,
+            CTranslate2 pads the windows' tokens, and faster-whisper trims a window's first word
+            by the end of the previous window's last one, which may be another file's.)"""
+            if self.model.device != "cpu" or not isinstance(num_frames, list):
+                return super().add_word_timestamps(
+                    segments, tokenizer, encoder_output, num_frames,
+                    prepend_punctuations, append_punctuations, last_speech_timestamp,
+                )  # fmt: skip
+            import ctranslate2
+
+            states = np.asarray(encoder_output)
+            for k, segment in enumerate(segments):
+                if segment:
+                    own = ctranslate2.StorageView.from_array(np.ascontiguousarray(states[k : k + 1]))
+                    last_speech_timestamp = super().add_word_timestamps(
+                        [segment], tokenizer, own, [num_frames[k]],
+                        prepend_punctuations, append_punctuations, segment[0]["seek"] / self.frames_per_second,
+                    )  # fmt: skip
+            return last_speech_timestamp
 
     return ShortWindowModel
 
@@ -150,22 +195,23 @@ class FasterWhisperTranscriber(Transcriber):
             )
         return language
 
-    def transcribe(self, signal: np.ndarray, language: str, speech: np.ndarray) -> Transcript:
-        code = self.check_language(language)
-        if len(speech) == 0:
-            return Transcript(language=code or "unknown")
-        # The pipeline runs its own silero pass (about 0.003 x real time) because it packs the
-        # speech of many regions, silences removed, into each 30 s window: one encoder pass per
-        # 30 s of speech. Handing it our regions as `clip_timestamps` would cost one padded 30 s
-        # pass per region (4x slower on short utterances).
-        audio = np.asarray(signal, dtype=np.float32)
-        options = {
+    def _options(self, batch: int | None = None) -> dict[str, Any]:
+        return {
             "word_timestamps": True,
             "beam_size": self.settings.whisper_beam_size,
             "patience": self.settings.whisper_patience,
-            "batch_size": self.settings.whisper_batch_size,
+            "batch_size": batch or self.settings.whisper_batch_size,
         }
-        speech = np.asarray(speech, dtype=float).reshape(-1, 2)
+
+    def transcribe(self, signal: np.ndarray, language: str, speech: np.ndarray) -> Transcript:
+        return self.transcribe_many([Request(signal, language, speech)])[0]
+
+    def _packed(self, audio: np.ndarray, code: str | None, speech: np.ndarray) -> Transcript:
+        """A long recording: the pipeline runs its own silero pass (about 0.003 x real time) and
+        packs the speech of many regions, silences removed, into each 30 s window: one encoder pass
+        per 30 s of speech. Handing it our regions as `clip_timestamps` would cost one pass per
+        region (4x slower on short utterances)."""
+        options = self._options()
         _windows.shortened = False
         segments, info = self.pipeline.transcribe(audio, language=code, vad_filter=True, **options)
         segments = list(segments)  # decoded here, lazily
@@ -174,7 +220,93 @@ class FasterWhisperTranscriber(Transcriber):
                 segments, info = self.pipeline.transcribe(audio, language=code, vad_filter=True, **options)
                 segments = list(segments)
             self.looped += 1
-        words = resplice(_words(segments), speech)
+        return self._checked(audio, _words(segments), speech, info.language)
+
+    def transcribe_many(self, requests: Sequence[Request]) -> list[Transcript]:
+        """A recording whose speech spans at most `MAX_CLIP` seconds is one window
+        (`clip_timestamps`) of a batched decoding shared with the other requests: one beam search
+        for a batch of files instead of one each, and the same words whether a recording comes
+        alone or in a batch. Its words come back in its own clock. A longer one is `_packed`.
+        "auto" language is detected per recording, from its own window."""
+        out: list[Transcript | None] = [None] * len(requests)
+        clips: list[_Clip] = []
+        for index, request in enumerate(requests):
+            code = self.check_language(request.language)
+            speech = np.asarray(request.speech, dtype=float).reshape(-1, 2)
+            audio = np.asarray(request.signal, dtype=np.float32)
+            if len(speech) == 0:
+                out[index] = Transcript(language=code or "unknown")
+                continue
+            start = max(0.0, float(speech[0, 0]) - CLIP_PAD)
+            end = min(len(audio) / SAMPLE_RATE, float(speech[-1, 1]) + CLIP_PAD)
+            if end - start > MAX_CLIP:
+                out[index] = self._packed(audio, code, speech)
+            else:
+                clips.append(_Clip(index, audio, speech, code, start, end))
+        if any(clip.language is None for clip in clips):
+            self._detect([clip for clip in clips if clip.language is None])
+        for language in sorted({str(clip.language) for clip in clips}):
+            same = [clip for clip in clips if clip.language == language]
+            for clip, (words, looped) in zip(same, self._decode(same, language), strict=True):
+                if looped:  # a shortened window let the decoder loop: as Whisper pads it
+                    with full_windows():
+                        [(words, _)] = self._decode([clip], language)
+                    self.looped += 1
+                out[clip.index] = self._checked(clip.audio, words, clip.speech, language)
+        return [transcript for transcript in out if transcript is not None]
+
+    def _detect(self, clips: list[_Clip]) -> None:
+        """Each clip's language, as Whisper detects it from the encoding of its window."""
+        from faster_whisper.audio import pad_or_trim
+
+        batch = self.settings.whisper_batch_size
+        for first in range(0, len(clips), batch):
+            part = clips[first : first + batch]
+            features = np.stack(
+                [pad_or_trim(self.model.feature_extractor(c.piece())[..., :-1]) for c in part]
+            )
+            found = self.model.model.detect_language(self.model.encode(features))
+            for clip, ranked in zip(part, found, strict=True):
+                clip.language = ranked[0][0][2:-2]  # "<|de|>"
+
+    def _decode(self, clips: list[_Clip], language: str) -> list[tuple[list[Word], bool]]:
+        """Each clip's words (in its recording's clock) and whether its window looped, the clips
+        decoded as the windows of one joined signal, a batch at a time."""
+        # Each clip starts one sample past a whole 10 ms frame of the joined signal: faster-whisper
+        # times its words from the frame (`seek`) and rounds them to 10 ms there, so a clip's
+        # words come out the same wherever it sits, first or tenth, alone or not.
+        pieces = [clip.piece() for clip in clips]
+        frames = np.cumsum([0] + [-(-(len(piece) + 1) // FRAME) for piece in pieces])
+        joined = np.zeros(frames[-1] * FRAME, dtype=np.float32)
+        spans = []
+        for piece, frame in zip(pieces, frames, strict=False):
+            joined[frame * FRAME + 1 : frame * FRAME + 1 + len(piece)] = piece
+            spans.append(
+                {
+                    "start": (frame * FRAME + 1) / SAMPLE_RATE,
+                    "end": (frame * FRAME + 1 + len(piece)) / SAMPLE_RATE,
+                }
+            )
+        _windows.shortened = False
+        segments, _ = self.pipeline.transcribe(
+            joined, language=language, clip_timestamps=spans, **self._options(len(clips))
+        )
+        found: list[list[Any]] = [[] for _ in clips]
+        for segment in segments:
+            found[int(np.abs(frames[:-1] - segment.seek).argmin())].append(segment)
+        out = []
+        for clip, frame, own in zip(clips, frames, found, strict=False):
+            shift = clip.start - frame * FRAME / SAMPLE_RATE
+            words = _words(own)
+            # Words timed after the clip's audio ends: the decoder ran on, repeating the clip.
+            ran_on = any(word.start + shift > clip.end + RUN_ON for word in words)
+            looped = _windows.shortened and (ran_on or any(map(_loops, own)))
+            out.append(([clip.moved(word, shift) for word in words], bool(looped)))
+        return out
+
+    def _checked(self, audio: np.ndarray, words: list[Word], speech: np.ndarray, language: str) -> Transcript:
+        """Words re-spliced, and the speech regions left without words decoded again."""
+        words = resplice(words, speech)
         silent = unheard(words, speech)
         if silent:
             # A window of many short utterances decoded without timestamps may end after its first
@@ -182,14 +314,37 @@ class FasterWhisperTranscriber(Transcriber):
             # on their own or a few neighbours together (one padded 30 s pass each, so only those).
             clips = _clips(speech[silent], len(audio) / SAMPLE_RATE)
             again, _ = self.pipeline.transcribe(
-                audio, language=info.language, clip_timestamps=clips, **options
+                audio, language=language, clip_timestamps=clips, **self._options()
             )
             words = replaced(words, _words(again, checked=True), speech, silent)
             log.debug("transcribed %d of %d speech regions again", len(silent), len(speech))
         self.regions += len(speech)
         self.regions_redone += len(silent)
         # Zero-length and repeated words are dropped by the core (`alignment.clamp_to_speech`).
-        return Transcript(language=info.language, words=words)
+        return Transcript(language=language, words=words)
+
+
+@dataclass
+class _Clip:
+    """A recording decoded as one window of a shared batch (`transcribe_many`): its speech's span
+    [start, end) in seconds and its language (None: to detect)."""
+
+    index: int
+    audio: np.ndarray
+    speech: np.ndarray
+    language: str | None
+    start: float
+    end: float
+
+    def piece(self) -> np.ndarray:
+        return self.audio[round(self.start * SAMPLE_RATE) : round(self.end * SAMPLE_RATE)]
+
+    def moved(self, word: Word, shift: float) -> Word:
+        """A word `shift` seconds later, kept inside the span."""
+        start, end = (
+            round(float(min(max(t + shift, self.start), self.end)), 3) for t in (word.start, word.end)
+        )
+        return word.model_copy(update={"start": start, "end": end})
 
 
 def _loops(segment: Any) -> bool:

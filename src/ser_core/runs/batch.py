@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ser_core.atomic_files import atomic_write_text, check_writable
-from ser_core.errors import SerError
 from ser_core.pipeline.audio import AUDIO_EXTENSIONS
 from ser_core.pipeline.exports import exporter
 from ser_core.runs.budget import runner_for
-from ser_core.runs.tasks import Outcome, Task, run_one
+from ser_core.runs.tasks import Outcome, Task, chunks, run_chunk, run_group
+from ser_core.settings import get_settings
 
 REPORT_NAME = "ser-run-report.json"
 
@@ -111,6 +111,7 @@ def run(
         _dispatch(todo, report, jobs, tick, engine, address)
     except KeyboardInterrupt:
         report.interrupted = True
+    _in_input_order(todo, report)
     report.seconds = round(time.perf_counter() - start, 3)
     report.audio_seconds = round(report.audio_seconds, 3)
     return report
@@ -124,26 +125,43 @@ def _dispatch(
     engine: str,
     address: str | None,
 ) -> None:
+    """Run the tasks, their analyses advancing `group_files` at a time in each process or actor
+    (so short inputs share batched transcription); the report lists them in input order."""
+    group = _group_size(todo)
     if engine == "ray":
         from ser_core.runs import ray_engine
 
-        _collect(ray_engine.outcomes(todo, jobs, address), report, tick)
-        order = {str(task.source): i for i, task in enumerate(todo)}  # the report in input order
-        for records in (report.analysed, report.failures):
-            records.sort(key=lambda record: order[record["path"]])
+        _collect(ray_engine.outcomes(todo, jobs, address, group), report, tick)
     elif jobs is not None and jobs > 1 and len(todo) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")
+        parts = chunks(todo, group, jobs)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             try:
-                _collect(pool.map(run_one, todo), report, tick)
+                done = pool.map(run_chunk, parts, [group] * len(parts))
+                _collect((outcome for outcomes in done for outcome in outcomes), report, tick)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     else:
-        _collect(map(run_one, todo), report, tick)
+        _collect(run_group(todo, group), report, tick)
+
+
+def _group_size(todo: list[Task]) -> int:
+    """The `group_files` setting of the run's `analyze` arguments; 1 without a transcript (the
+    only work grouping shares)."""
+    kwargs = todo[0].kwargs if todo else {}
+    settings = kwargs.get("settings") or get_settings()
+    transcript = kwargs.get("transcript")
+    return settings.group_files if (settings.transcript if transcript is None else transcript) else 1
+
+
+def _in_input_order(todo: list[Task], report: RunReport) -> None:
+    order = {str(task.source): i for i, task in enumerate(todo)}
+    for records in (report.analysed, report.failures):
+        records.sort(key=lambda record: order.get(record["path"], -1))
 
 
 def _collect(
@@ -163,7 +181,9 @@ def analyze_many(
 ) -> Iterator[tuple[Path, Any]]:
     """`(path, AnalysisResult)` per input, lazily; a bad input yields `(path, SerError)` and the
     iteration goes on. Keyword arguments are those of `ser_core.analyze`; each input is analysed
-    under the profile's time budget (`ser_core.runs.budget`). `adapt`: the inputs come from one source,
+    under the profile's time budget (`ser_core.runs.budget`). With a transcript, up to
+    `group_files` inputs are analysed together (their words decoded in shared batches), so a
+    result may be computed before it is asked for. `adapt`: the inputs come from one source,
     whose statistics the features are standardised by (`ser_core.training.extract.source_of`; reads
     up to 200 of them first)."""
     if adapt:
@@ -171,9 +191,19 @@ def analyze_many(
 
         paths = list(paths)
         kwargs["source"] = source_of(paths, kwargs.get("profile"))
+    group = (kwargs.get("settings") or get_settings()).group_files
+    taken: dict[int, Path] = {}
+    ended: dict[int, Any] = {}
+
+    def taking() -> Iterator[Path]:
+        for index, path in enumerate(paths):
+            taken[index] = Path(path)
+            yield taken[index]
+
+    following = 0  # results in input order: those that end early wait for the ones before them
     with runner_for(kwargs) as guarded:
-        for path in paths:
-            try:
-                yield Path(path), guarded.analyze(path)
-            except SerError as exc:
-                yield Path(path), exc
+        for index, outcome in guarded.analyze_grouped(taking(), group):
+            ended[index] = outcome
+            while following in ended:
+                yield taken.pop(following), ended.pop(following)
+                following += 1

@@ -18,7 +18,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -131,21 +131,27 @@ class Runner:
                 log.warning("%s (attempt %d), trying again in %g s", exc, attempts, delay)
                 time.sleep(delay)
 
-    def analyze_grouped(self, paths: Sequence[str | os.PathLike[str]], group: int) -> Iterator[Done]:
-        """`(index, result or SerError)` per path, in the order they end: up to `group` analyses
-        at once, their transcription batched (`ser_core.pipeline.grouped`); a failure that the
-        budget would try again is tried again alone. An isolated runner (one process per attempt,
-        killed at its timeout) analyses one path at a time."""
-        if self.budget.isolate or group < 2 or len(paths) < 2:
+    def analyze_grouped(self, paths: Iterable[str | os.PathLike[str]], group: int) -> Iterator[Done]:
+        """`(index, result or SerError)` per path (read lazily), in the order they end: up to
+        `group` analyses at once, their transcription batched (`ser_core.pipeline.grouped`); a
+        failure that the budget would try again is tried again alone. An isolated runner (a
+        process per attempt, killed at its timeout) analyses one path at a time."""
+        if self.budget.isolate or group < 2:
             yield from ((i, self._caught(path)) for i, path in enumerate(paths))
             return
         from ser_core.pipeline.grouped import analyze_grouped
 
+        taken: dict[int, str | os.PathLike[str]] = {}
+
+        def taking() -> Iterator[str | os.PathLike[str]]:
+            for index, path in enumerate(paths):
+                taken[index] = path
+                yield path
+
         timeout = self.budget.timeout_seconds
-        for index, outcome in analyze_grouped(paths, group, **self.kwargs, timeout=timeout):
-            if isinstance(outcome, SerError):
-                outcome = self._caught(paths[index], outcome)
-            yield index, outcome
+        for index, outcome in analyze_grouped(taking(), group, **self.kwargs, timeout=timeout):
+            path = taken.pop(index)
+            yield index, self._caught(path, outcome) if isinstance(outcome, SerError) else outcome
 
     def _caught(self, path: str | os.PathLike[str], failed: SerError | None = None) -> AnalysisResult | SerError:
         try:

@@ -23,19 +23,22 @@ log = logging.getLogger(__name__)
 DEPTH = 2
 
 
-def outcomes(todo: list[Task], jobs: int | None = None, address: str | None = None) -> Iterator[Outcome]:
-    """`tasks.run_one`'s outcome per task, in the order they finish, each output written by the
+def outcomes(
+    todo: list[Task], jobs: int | None = None, address: str | None = None, group: int = 1
+) -> Iterator[Outcome]:
+    """`tasks.run_one`'s outcome per task, in the order they end, each output written by the
     driver. Without `address` a local cluster of `jobs` CPUs (default: all cores) is started and
     stopped; with one (`auto`, `HOST:PORT`, `ray://HOST:PORT`) that cluster is joined. An already
-    connected Ray (`ray.init` by the caller) is used as it is. One actor per CPU, at most `jobs`."""
+    connected Ray (`ray.init` by the caller) is used as it is. One actor per CPU, at most `jobs`;
+    each call hands an actor `group` tasks, analysed together (`tasks.rendered_group`)."""
     try:
         import ray
     except ImportError:
         raise EngineError("--engine ray needs Ray: pip install 'ser-core[ray]'") from None
-    return _outcomes(ray, todo, jobs, address)
+    return _outcomes(ray, todo, jobs, address, max(1, group))
 
 
-def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None) -> Iterator[Outcome]:
+def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None, group: int) -> Iterator[Outcome]:
     if not todo:
         return
     with _connected(ray, jobs, address):
@@ -47,14 +50,16 @@ def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None)
             "runtime_env": {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("SER_")}},
         }
         actor = ray.remote(Worker).options(**options)
-        actors = [actor.remote(todo[0].kwargs) for _ in range(min(jobs or cpus, cpus, len(todo)))]
-        tasks = iter(todo)
-        pending: dict[Any, tuple[Any, Task]] = {}
+        workers = min(jobs or cpus, cpus, len(todo))
+        parts = work.chunks(todo, group, workers)
+        actors = [actor.remote(todo[0].kwargs) for _ in range(min(workers, len(parts)))]
+        waiting = iter(parts)
+        pending: dict[Any, tuple[Any, list[Task]]] = {}
 
         def submit(worker: Any) -> None:
-            task = next(tasks, None)
-            if task is not None:
-                pending[worker.analyse.remote(task)] = (worker, task)
+            chunk = next(waiting, None)
+            if chunk is not None:
+                pending[worker.analyse.remote(chunk, group)] = (worker, chunk)
 
         try:
             for _ in range(DEPTH):
@@ -62,9 +67,9 @@ def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None)
                     submit(worker)
             while pending:
                 [ref], _ = ray.wait(list(pending), num_returns=1)
-                worker, task = pending.pop(ref)
+                worker, chunk = pending.pop(ref)
                 submit(worker)
-                yield _finish(ray, ref, task)
+                yield from _finish(ray, ref, chunk)
         finally:
             for worker in actors:
                 ray.kill(worker)
@@ -107,17 +112,19 @@ def _reachable(address: str) -> None:
         raise EngineError(f"Ray cluster at {address}: cannot connect ({exc.strerror or exc})") from None
 
 
-def _finish(ray: Any, ref: Any, task: Task) -> Outcome:
-    """The outcome of one call: its output written here, or the failure recorded."""
-    source = task.source
+def _finish(ray: Any, ref: Any, chunk: list[Task]) -> Iterator[Outcome]:
+    """The outcomes of one call: each output written here, or the failures recorded."""
     try:
         done = ray.get(ref)
     except ray.exceptions.RayTaskError:
         raise  # a bug, not a bad input: it stops the run, as in the local engine
     except ray.exceptions.RayError as exc:
-        error = f"{source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
-        return Outcome.failed(source, error)
-    return work.written(task, done)
+        for task in chunk:
+            error = f"{task.source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
+            yield Outcome.failed(task.source, error)
+        return
+    for task, rendered in done:
+        yield work.written(task, rendered)
 
 
 def _line(exc: BaseException) -> str:
@@ -134,9 +141,9 @@ class Worker:
         except Exception as exc:  # the same error comes back for each input, through tasks.rendered
             log.warning("loading the models failed: %s", exc)
 
-    def analyse(self, task: Task) -> Rendered:
-        """`tasks.rendered`: the outcome and the output texts, written by the driver."""
-        return work.rendered(task)
+    def analyse(self, tasks: list[Task], group: int) -> list[tuple[Task, Rendered]]:
+        """`tasks.rendered_group`: each outcome and its output texts, written by the driver."""
+        return list(work.rendered_group(tasks, group))
 
 
 def _warm(kwargs: dict[str, Any]) -> None:

@@ -4,11 +4,13 @@ write them. Local processes do all three; Ray actors render and the driver write
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ser_core.atomic_files import atomic_write_text
+from ser_core.contract.results import AnalysisResult
 from ser_core.errors import SerError
 from ser_core.plugins.registries import on_reset
 from ser_core.runs.budget import Runner, runner_for
@@ -49,13 +51,53 @@ def run_one(task: Task) -> Outcome:
     return written(task, rendered(task))
 
 
+def run_group(tasks: Sequence[Task], group: int) -> Iterator[Outcome]:
+    """`run_one` for each task, in the order they end, their analyses advancing `group` at a time
+    (transcription batched, `ser_core.pipeline.grouped`); each input is written when it ends."""
+    for task, done in rendered_group(tasks, group):
+        yield written(task, done)
+
+
+def run_chunk(tasks: Sequence[Task], group: int) -> list[Outcome]:
+    """`run_group` in a worker process: every outcome once the chunk is done."""
+    return list(run_group(tasks, group))
+
+
+def chunks(todo: Sequence[Task], group: int, workers: int) -> list[list[Task]]:
+    """The tasks in runs of at most `group`, and small enough that every worker gets one."""
+    size = max(1, min(group, -(-len(todo) // max(1, workers))))
+    return [list(todo[i : i + size]) for i in range(0, len(todo), size)]
+
+
 def rendered(task: Task) -> Rendered:
     """Analyse one input and render each missing output; a bad input is a failed outcome."""
-    from ser_core.pipeline.exports import render
-
     began = time.perf_counter()
     try:
-        result = runner(task.kwargs).analyze(task.source)
+        result: AnalysisResult | SerError = runner(task.kwargs).analyze(task.source)
+    except SerError as exc:
+        result = exc
+    return _render(task, result, time.perf_counter() - began)
+
+
+def rendered_group(tasks: Sequence[Task], group: int) -> Iterator[tuple[Task, Rendered]]:
+    """`rendered` for each task (all with the same `analyze` arguments), in the order they end.
+    An input's seconds are the time since the one before it ended: together they are the wall time."""
+    if not tasks:
+        return
+    sources = [task.source for task in tasks]
+    began = time.perf_counter()
+    for index, result in runner(tasks[0].kwargs).analyze_grouped(sources, group):
+        now = time.perf_counter()
+        yield tasks[index], _render(tasks[index], result, now - began)
+        began = now
+
+
+def _render(task: Task, result: AnalysisResult | SerError, seconds: float) -> Rendered:
+    from ser_core.pipeline.exports import render
+
+    if isinstance(result, SerError):
+        return Rendered(Outcome.failed(task.source, str(result)))
+    try:
         texts = [render([result], fmt) for fmt, _ in task.targets]
     except SerError as exc:
         return Rendered(Outcome.failed(task.source, str(exc)))
@@ -64,7 +106,7 @@ def rendered(task: Task) -> Rendered:
         "status": result.status,
         "label": result.label,
         "outputs": [str(target) for _, target in task.targets],
-        "seconds": round(time.perf_counter() - began, 3),
+        "seconds": round(seconds, 3),
     }
     return Rendered(Outcome("analysed", record, result.duration), texts)
 
