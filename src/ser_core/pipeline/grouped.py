@@ -54,7 +54,9 @@ def analyze_grouped(paths: Iterable[str | os.PathLike[str]], group: int, **kwarg
                 yield index, outcome
 
 
-def _advance(steps: Steps, said: Transcript | None) -> tuple[Transcriber, Request] | AnalysisResult | SerError:
+def _advance(
+    steps: Steps, said: Transcript | None
+) -> tuple[Transcriber, Request] | AnalysisResult | SerError:
     """Run an analysis to its next request, its result, or its error."""
     try:
         return next(steps) if said is None else steps.send(said)

@@ -153,13 +153,17 @@ class Runner:
             path = taken.pop(index)
             yield index, self._caught(path, outcome) if isinstance(outcome, SerError) else outcome
 
-    def _caught(self, path: str | os.PathLike[str], failed: SerError | None = None) -> AnalysisResult | SerError:
+    def _caught(
+        self, path: str | os.PathLike[str], failed: SerError | None = None
+    ) -> AnalysisResult | SerError:
         try:
             return self.analyze(path, failed=failed)
         except SerError as exc:
             return exc
 
-    def _attempt(self, path: str | os.PathLike[str], progress: Callable[[int], None] | None) -> AnalysisResult:
+    def _attempt(
+        self, path: str | os.PathLike[str], progress: Callable[[int], None] | None
+    ) -> AnalysisResult:
         if not self.budget.isolate:
             from ser_core.pipeline.analysis import analyze
 
@@ -222,7 +226,9 @@ class _Worker:
             self.conn.send(os.fspath(path))
         except OSError:
             self.kill()
-            raise WorkerCrashed(path, f"the worker process died (exit code {self.process.exitcode})") from None
+            raise WorkerCrashed(
+                path, f"the worker process died (exit code {self.process.exitcode})"
+            ) from None
         kind, value = self._receive(timeout, path)
         if kind == "error":
             raise value

@@ -38,7 +38,9 @@ def outcomes(
     return _outcomes(ray, todo, jobs, address, max(1, group))
 
 
-def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None, group: int) -> Iterator[Outcome]:
+def _outcomes(
+    ray: Any, todo: list[Task], jobs: int | None, address: str | None, group: int
+) -> Iterator[Outcome]:
     if not todo:
         return
     with _connected(ray, jobs, address):
@@ -120,7 +122,9 @@ def _finish(ray: Any, ref: Any, chunk: list[Task]) -> Iterator[Outcome]:
         raise  # a bug, not a bad input: it stops the run, as in the local engine
     except ray.exceptions.RayError as exc:
         for task in chunk:
-            error = f"{task.source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
+            error = (
+                f"{task.source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
+            )
             yield Outcome.failed(task.source, error)
         return
     for task, rendered in done:
