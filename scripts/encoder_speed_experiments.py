@@ -424,10 +424,10 @@ def add_cross(names: list[str], args) -> None:
     from ser_core.atomic_files import atomic_write_text
     from ser_core.training.api import load_features
 
-    report = json.loads(args.out.read_text())
+    report = json.loads(args.out.read_text()) if args.out.exists() else {}
     backends = make_backends(names, args.threads, args.onnx_dir)
     crossed: dict = {}
-    for corpus in PROTOCOL:
+    for corpus in args.corpora.split(","):
         datasets = {n: load_features([corpora_dir() / corpus], backends[n], jobs=1) for n in names}
         for name in names[1:]:
             row = cross_quality(datasets["fp32"], datasets[name], PROTOCOL[corpus])
@@ -459,6 +459,7 @@ def main() -> None:
         action="store_true",
         help="only add fp32-trained models on each variant's cached features to the --out report",
     )
+    parser.add_argument("--corpora", default=",".join(PROTOCOL), help="for --cross-only")
     parser.add_argument("--onnx-dir", type=Path, default=Path("/tmp/ser-encoder-onnx"))
     parser.add_argument("--encoder-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "encoder-speed-experiments.json")
