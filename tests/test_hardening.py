@@ -222,7 +222,7 @@ def test_unwritable_batch_fails_before_the_work(
 ) -> None:
     folder, cause = unwritable
     write_clip(tmp_path / "in" / "clip.wav")
-    analysed = _spy(monkeypatch, batch, "run_one")
+    analysed = _spy(monkeypatch, batch, "run_group")
     args = ["analyze", str(tmp_path / "in"), "--output-dir", str(folder), "--model", str(trained_model)]
     done = runner.invoke(app, [*args, "--no-progress"])
     assert done.exit_code == OutputError.exit_code

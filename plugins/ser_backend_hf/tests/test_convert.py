@@ -85,8 +85,9 @@ def pack(request: pytest.FixtureRequest, cache_dir: Path):
 
 
 # Measured on espeak-ng speech (CPU, torch 2.13, transformers 5.x, ctranslate2 4.x): max |diff|
-# 2.8e-4 tiny.en (outputs up to ~12), 3.1e-4 base (up to ~24); per-frame cosine 1.0000000.
-MAX_ABS_DIFF = {"tiny.en": 5e-4, "base": 5e-3}
+# 2.8e-4 tiny.en (outputs up to ~12), 3.1e-4 base (up to ~24); per-frame cosine 1.0000000. On an
+# AMD EPYC with AVX2 only (other float kernels on both sides) tiny.en measured 1.03e-3.
+MAX_ABS_DIFF = {"tiny.en": 2e-3, "base": 5e-3}
 
 
 def test_padded_matches_ctranslate2(pack, speech: np.ndarray) -> None:
