@@ -27,16 +27,7 @@ _PUBLIC = {
     "AnalysisResult": "ser_core.contract.results",
 }
 
-__all__ = [
-    "AnalysisResult",
-    "SerError",
-    "__version__",
-    "analyze",
-    "analyze_many",
-    "evaluate",
-    "evaluate_model",
-    "train",
-]
+__all__ = ["AnalysisResult", "SerError", "__version__", "analyze", "analyze_many", "evaluate", "evaluate_model", "train"]
 
 
 def __getattr__(name: str) -> Any:

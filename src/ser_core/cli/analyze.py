@@ -88,11 +88,7 @@ def analyze(
     ] = None,
     format: Annotated[
         list[str] | None,
-        typer.Option(
-            "--format",
-            "-f",
-            help="Output format: json (default), csv, srt, vtt, table, html, or one a plugin registers; batches take several.",
-        ),
+        typer.Option("--format", "-f", help="Output format: json (default), csv, srt, vtt, table, html, or one a plugin registers; batches take several."),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
@@ -124,7 +120,9 @@ def analyze(
     ] = None,
     disable_timeouts: Annotated[
         bool,
-        typer.Option("--disable-timeouts", help="No time budget per input (SER_<PROFILE>_TIMEOUT_SECONDS)."),
+        typer.Option(
+            "--disable-timeouts", help="No time budget per input (SER_<PROFILE>_TIMEOUT_SECONDS)."
+        ),
     ] = False,
     adapt: Annotated[
         bool,
@@ -194,11 +192,7 @@ def analyze(
                 continue
             results.append(result)
             for warning in result.warnings:
-                err.print(
-                    f"[yellow]warning:[/] {escape(str(path))}: {escape(warning)}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
+                err.print(f"[yellow]warning:[/] {escape(str(path))}: {escape(warning)}", highlight=False, soft_wrap=True)
             if save_transcript and result.transcriber is not None:
                 target = get_settings().transcripts_dir / f"{Path(path).stem}.csv"
                 atomic_write_text(target, words_csv(result))
@@ -217,9 +211,7 @@ def _formats(asked: list[str] | None) -> list[str]:
     known = exporters()
     for name in asked or []:
         if name not in known:
-            raise typer.BadParameter(
-                f"unknown format {name!r}; choose one of: {', '.join(known)}", param_hint="--format"
-            )
+            raise typer.BadParameter(f"unknown format {name!r}; choose one of: {', '.join(known)}", param_hint="--format")
     return list(asked or ["json"])
 
 
@@ -269,3 +261,5 @@ def _batch(
         raise typer.Exit(130)
     if report.failures:
         raise typer.Exit(3)
+
+

@@ -84,9 +84,7 @@ def store_consent(profile: str | None, accept: bool, accept_all: bool) -> None:
     from ser_core.settings import get_settings
 
     settings = get_settings()
-    for backend_id in consent.grant_for(
-        settings, None if accept_all else profile or settings.default_profile
-    ):
+    for backend_id in consent.grant_for(settings, None if accept_all else profile or settings.default_profile):
         err.print(f"consent stored for restricted backend {backend_id}", highlight=False)
 
 
@@ -105,3 +103,5 @@ def _main(
 
 def split_list(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+

@@ -46,7 +46,9 @@ def plugins(
     out.print(table)
     served = {p for info in infos for p in info["profiles"]}
     for profile in all_profiles().values():
-        state = "installed" if profile.name in served else f"not installed: {profile.install}"
+        state = (
+            "installed" if profile.name in served else f"not installed: {profile.install}"
+        )
         out.print(f"profile {profile.name}: {escape(state)}", highlight=False, soft_wrap=True)
     from ser_core.plugins.lookup import classifier_kinds
 
@@ -140,3 +142,5 @@ def consent_revoke(
     except SerError as exc:
         raise fail(exc) from None
     out.print(f"revoked: {', '.join(removed)}" if removed else "nothing to revoke", highlight=False)
+
+

@@ -34,9 +34,7 @@ from ser_core.models.classifiers import DEFAULT_KIND
 @app.command(help="Train a profile's classifier on labelled corpora and save the model artifact.")
 def train(
     dataset: DatasetOption,
-    profile: Annotated[
-        str | None, typer.Option(help="Profile to train (default: SER_DEFAULT_PROFILE).")
-    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile to train (default: SER_DEFAULT_PROFILE).")] = None,
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated label subset, e.g. angry,happy,sad.")
     ] = None,
@@ -108,14 +106,8 @@ def train(
         )
         err.print(f"calibration: temperature {calibration['temperature']:.2f}; {views}", highlight=False)
         if calibration.get("adapted"):
-            err.print(
-                f"adapted head (--adapt): temperature {calibration['adapted']['temperature']:.2f}",
-                highlight=False,
-            )
-    for key, what in (
-        ("leave_one_corpus_out", "leave-one-corpus-out"),
-        ("leave_one_corpus_out_adapted", "  adapted"),
-    ):
+            err.print(f"adapted head (--adapt): temperature {calibration['adapted']['temperature']:.2f}", highlight=False)
+    for key, what in (("leave_one_corpus_out", "leave-one-corpus-out"), ("leave_one_corpus_out_adapted", "  adapted")):
         if result.report.get(key):
             cells = ", ".join(f"{name} {row['uar']:.3f}" for name, row in result.report[key].items())
             mean = sum(row["uar"] for row in result.report[key].values()) / len(result.report[key])
@@ -149,9 +141,7 @@ def evaluate(
     require_pass: Annotated[
         bool, typer.Option(help="Comparing: exit 1 unless every check of the quality gate passes.")
     ] = False,
-    min_uar_delta: Annotated[
-        float | None, typer.Option(help="Gate: least UAR gain over the first profile.")
-    ] = None,
+    min_uar_delta: Annotated[float | None, typer.Option(help="Gate: least UAR gain over the first profile.")] = None,
     min_macro_f1_delta: Annotated[
         float | None, typer.Option(help="Gate: least macro-F1 gain over the first profile.")
     ] = None,
@@ -171,30 +161,20 @@ def evaluate(
     import ser_core
 
     if cv != "speaker":
-        raise fail(SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')"))
-    if model is not None and profile is not None and len(profile) > 1:
-        raise typer.BadParameter(
-            "--model scores one model: give at most one --profile", param_hint="--profile"
+        raise fail(
+            SerError(f"--cv {cv!r} is not supported: only speaker-independent evaluation ('speaker')")
         )
+    if model is not None and profile is not None and len(profile) > 1:
+        raise typer.BadParameter("--model scores one model: give at most one --profile", param_hint="--profile")
     asked = profile[0] if profile else None  # scoring a model without --profile: the model's own
     from ser_core.settings import get_settings
 
     profiles = profile or [get_settings().default_profile]
     if len(profiles) > 1 and model is None:
         _compare(
-            dataset,
-            profiles,
-            folds,
-            labels,
-            report,
-            jobs,
-            format,
-            classifier,
-            progress,
-            require_pass,
+            dataset, profiles, folds, labels, report, jobs, format, classifier, progress, require_pass,
             (min_uar_delta, min_macro_f1_delta, max_segments_per_minute, min_median_segment_seconds),
-            timeline_seconds,
-            (accept_restricted_backends, accept_all_restricted_backends),
+            timeline_seconds, (accept_restricted_backends, accept_all_restricted_backends),
         )
         return
     profile = profiles[0]
@@ -262,16 +242,8 @@ def _compare(
         thresholds = Thresholds.from_settings(**dict(zip(names, limits, strict=True)))
         with progress_bars(progress) as bar:
             result = compare(
-                dataset,
-                profiles,
-                folds=folds,
-                labels=split_list(labels),
-                jobs=jobs,
-                classifier=classifier,
-                thresholds=thresholds,
-                timeline_seconds=timeline_seconds,
-                report=report,
-                progress=bar,
+                dataset, profiles, folds=folds, labels=split_list(labels), jobs=jobs, classifier=classifier,
+                thresholds=thresholds, timeline_seconds=timeline_seconds, report=report, progress=bar,
             )
     except SerError as exc:
         raise fail(exc) from None
@@ -281,9 +253,7 @@ def _compare(
         out.print(_compare_table(result))
     failed = [c for c in result["gate"]["checks"] if not c["passed"]]
     if require_pass and failed:
-        what = "; ".join(
-            f"{c['profile']} {c['check']} {c['value']:g} (limit {c['threshold']:g})" for c in failed
-        )
+        what = "; ".join(f"{c['profile']} {c['check']} {c['value']:g} (limit {c['threshold']:g})" for c in failed)
         err.print(f"[bold red]quality gate failed:[/] {escape(what)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
@@ -314,9 +284,7 @@ def _report_header(result: dict[str, Any]) -> str:
     be mistaken for another model's."""
     if "model" in result:
         return f"model {result['model']} (profile {result['profile']})"
-    return (
-        f"profile {result['profile']} ({result.get('backend_id', '?')} {result.get('backend_model_id', '')})"
-    )
+    return f"profile {result['profile']} ({result.get('backend_id', '?')} {result.get('backend_model_id', '')})"
 
 
 def _report_table(result: dict[str, Any]) -> Table:
@@ -341,3 +309,5 @@ def _report_table(result: dict[str, Any]) -> Table:
         scores = result["per_class"][label]
         table.add_row(label, *map(str, row), f"{scores['recall']:.3f}", f"{scores['f1']:.3f}")
     return table
+
+

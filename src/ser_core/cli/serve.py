@@ -42,8 +42,7 @@ def serve(
         ),
     ] = None,
     cors_origin: Annotated[
-        list[str] | None,
-        typer.Option(help="A web origin whose pages may call the API (repeatable); default none."),
+        list[str] | None, typer.Option(help="A web origin whose pages may call the API (repeatable); default none.")
     ] = None,
     allow_paths: Annotated[
         Path | None,
@@ -74,7 +73,5 @@ def serve(
         raise typer.Exit(10) from None
     if not is_local(host):
         err.print(f"serving on {escape(host)}:{port}: every request needs the bearer token", highlight=False)
-    app_ = create_app(
-        token=token, jobs=jobs, profile=profile, allow_paths=allow_paths, cors_origins=cors_origin
-    )
+    app_ = create_app(token=token, jobs=jobs, profile=profile, allow_paths=allow_paths, cors_origins=cors_origin)
     uvicorn.run(app_, host=host, port=port, log_level="info")

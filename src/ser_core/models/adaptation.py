@@ -52,9 +52,7 @@ class SourceStats:
     def check(self, dim: int, where: str) -> None:
         """Fail closed on statistics that do not fit a model's features."""
         if self.mean.shape != (dim,) or self.scale.shape != (dim,):
-            raise ArtifactError(
-                f"{where}: source statistics have shape {self.mean.shape}, the features {dim}"
-            )
+            raise ArtifactError(f"{where}: source statistics have shape {self.mean.shape}, the features {dim}")
         if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all() and (self.scale > 0).all()):
             raise ArtifactError(f"{where}: source statistics must be finite with positive scales")
 

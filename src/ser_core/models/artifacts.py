@@ -107,11 +107,7 @@ class Model:
     head over vectors standardised by their source's statistics (None: cannot adapt)."""
 
     def __init__(
-        self,
-        meta: ModelMeta,
-        classifier: Classifier,
-        path: Path | None = None,
-        adapted: Classifier | None = None,
+        self, meta: ModelMeta, classifier: Classifier, path: Path | None = None, adapted: Classifier | None = None
     ) -> None:
         self.meta = meta
         self.classifier = classifier
@@ -262,15 +258,11 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         raise ArtifactError(f"{target}: checksum mismatch (the file was modified or corrupted)")
     for temperature in _temperatures(meta):
         if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature <= 0:
-            raise ArtifactError(
-                f"{target}: calibration temperature must be a positive number, got {temperature!r}"
-            )
+            raise ArtifactError(f"{target}: calibration temperature must be a positive number, got {temperature!r}")
     kinds = classifier_kinds()
     if meta.classifier not in kinds:
         raise ArtifactError(f"{target}: unknown classifier kind {meta.classifier!r}")
-    adapted_arrays = {
-        k.removeprefix(_ADAPTED): contents.pop(k) for k in list(contents) if k.startswith(_ADAPTED)
-    }
+    adapted_arrays = {k.removeprefix(_ADAPTED): contents.pop(k) for k in list(contents) if k.startswith(_ADAPTED)}
     if (meta.source_norm is None) != (not adapted_arrays):
         raise ArtifactError(f"{target}: the adapted head's metadata and arrays do not match")
     heads = [(meta.classifier_params, contents)]

@@ -139,9 +139,7 @@ class ShrinkageLDAClassifier(LinearClassifier):
         z = self._standardise(x, w)
         index = np.searchsorted(self.labels, y)
         counts = np.bincount(index, weights=w, minlength=len(self.labels))
-        means = np.stack(
-            [np.average(z[index == k], axis=0, weights=w[index == k]) for k in range(len(self.labels))]
-        )
+        means = np.stack([np.average(z[index == k], axis=0, weights=w[index == k]) for k in range(len(self.labels))])
         residuals = z - means[index]
         if self.covariance == "pooled":
             weights = w / max(kept - len(self.labels), 1)

@@ -121,18 +121,11 @@ def _diarizer(settings: Settings) -> Check:
     from ser_core.errors import SerError
     from ser_core.plugins.lookup import get_diarizer
 
-    when = f"speakers {settings.speakers}" + (
-        " (--speakers auto turns them on)" if settings.speakers == "off" else ""
-    )
+    when = f"speakers {settings.speakers}" + (" (--speakers auto turns them on)" if settings.speakers == "off" else "")
     try:
         found = get_diarizer(settings)
     except SerError as exc:
-        return Check(
-            "diarizer",
-            "warn" if settings.speakers == "off" else "fail",
-            str(exc),
-            "pip install --force-reinstall ser-core",
-        )
+        return Check("diarizer", "warn" if settings.speakers == "off" else "fail", str(exc), "pip install --force-reinstall ser-core")
     return Check("diarizer", "ok", f"{found.name} {found.model_id}; {when}")
 
 
@@ -205,12 +198,7 @@ def _ray() -> Check:
     try:
         version = metadata.version("ray")
     except metadata.PackageNotFoundError:
-        return Check(
-            "engine ray",
-            "warn",
-            "not installed: batches run on the local engine",
-            "pip install 'ser-core[ray]'",
-        )
+        return Check("engine ray", "warn", "not installed: batches run on the local engine", "pip install 'ser-core[ray]'")
     return Check("engine ray", "ok", f"ray {version} (ser analyze DIR --output-dir OUT --engine ray)")
 
 

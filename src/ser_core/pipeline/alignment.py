@@ -167,9 +167,7 @@ def _uncovered_rows(rows: list[TimelineRow], segments: Sequence[Segment], gap: f
     for segment in segments:
         for start, end in _subtract((segment.start, segment.end), covered, covered_ends):
             touching = [
-                i
-                for i in (ends.get(start), starts.get(end))
-                if i is not None and rows[i].speaker == segment.speaker
+                i for i in (ends.get(start), starts.get(end)) if i is not None and rows[i].speaker == segment.speaker
             ]
             if not touching or end - start >= gap:
                 extra.append(_speech_row(start, end, segment))

@@ -181,10 +181,7 @@ def _soundfile_blocks(
                     mono = resampler.resample_chunk(mono)
                 if mono.size:
                     yield np.ascontiguousarray(mono, dtype=np.float32)
-            if (
-                resampler is not None
-                and (tail := resampler.resample_chunk(np.zeros(0, np.float32), last=True)).size
-            ):
+            if resampler is not None and (tail := resampler.resample_chunk(np.zeros(0, np.float32), last=True)).size:
                 yield np.ascontiguousarray(tail, dtype=np.float32)
     except (RuntimeError, ValueError, TypeError, OSError) as exc:
         raise AudioError(path, f"not a readable audio file ({_soundfile_reason(exc)})") from None

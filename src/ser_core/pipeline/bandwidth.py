@@ -43,16 +43,10 @@ class BandStats:
         if n == 0:
             return
         # every other 32 ms frame is plenty for a spectrum summary (about 0.13 ms per second of audio)
-        frames = np.asarray(signal[: n * _SIZE], dtype=np.float32).reshape(n, _SIZE)[::2] * np.hanning(
-            _SIZE
-        ).astype(np.float32)
+        frames = np.asarray(signal[: n * _SIZE], dtype=np.float32).reshape(n, _SIZE)[::2] * np.hanning(_SIZE).astype(np.float32)
         power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
         self.powers = self.powers + np.array(
-            [
-                power[:, _FREQS < 4000].sum(),
-                power[:, (_FREQS >= 4000) & (_FREQS < 7000)].sum(),
-                power[:, _FREQS >= 7000].sum(),
-            ]
+            [power[:, _FREQS < 4000].sum(), power[:, (_FREQS >= 4000) & (_FREQS < 7000)].sum(), power[:, _FREQS >= 7000].sum()]
         )
         energy = power.sum(axis=1)
         band = power[energy >= energy.max() * 1e-3][:, _HOLE_BAND]

@@ -108,18 +108,7 @@ def timeline_csv(results: Sequence[AnalysisResult]) -> str:
     """One line per timeline row; a file without speech gets one line with its status only."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = [
-        "path",
-        "status",
-        "start",
-        "end",
-        "emotion",
-        "confidence",
-        "uncertain",
-        "words",
-        "text",
-        "speaker",
-    ]
+    header = ["path", "status", "start", "end", "emotion", "confidence", "uncertain", "words", "text", "speaker"]
     writer.writerow(header)
     for result in results:
         if not result.timeline:
@@ -189,16 +178,8 @@ def speaker_lines(result: AnalysisResult) -> list[str]:
     last third angry; strongest: angry 0.91 at 12.0 s`."""
     lines = []
     for s in result.speakers:
-        mood = (
-            "no label"
-            if s.label is None
-            else f"{s.label} ({s.confidence or 0.0:.2f}{', uncertain' if s.uncertain else ''})"
-        )
-        change = (
-            f"; first third {s.early}, last third {s.late}"
-            if s.early and s.late and s.early != s.late
-            else ""
-        )
+        mood = "no label" if s.label is None else f"{s.label} ({s.confidence or 0.0:.2f}{', uncertain' if s.uncertain else ''})"
+        change = f"; first third {s.early}, last third {s.late}" if s.early and s.late and s.early != s.late else ""
         strongest = ", ".join(f"{m.emotion} {m.confidence:.2f} at {m.start:.1f} s" for m in s.moments)
         lines.append(
             f"{s.speaker}: {s.share:.0%} of the speech ({s.talk_seconds:.1f} s), {mood}{change}"
@@ -252,9 +233,7 @@ def table(results: Sequence[AnalysisResult]) -> str:
         who = bool(result.turns)
         for column in ("start", "end", "speaker", "emotion", "confidence", "text"):
             if column != "speaker" or who:
-                grid.add_column(
-                    column, justify="right" if column in {"start", "end", "confidence"} else "left"
-                )
+                grid.add_column(column, justify="right" if column in {"start", "end", "confidence"} else "left")
         for row in result.timeline:
             cells = [f"{row.start:.2f}", f"{row.end:.2f}"] + ([row.speaker or "-"] if who else [])
             grid.add_row(
@@ -322,14 +301,10 @@ tr.uncertain td {{ color: #777; font-style: italic; }} .warning {{ color: #8a530
         if result.transcriber
         else ""
     }.</p>
-<p>{
-        legend
-    }<span class="key">band height and opacity: confidence; hatched: uncertain (more likely wrong than right)</span></p>
+<p>{legend}<span class="key">band height and opacity: confidence; hatched: uncertain (more likely wrong than right)</span></p>
 <div class="scroll">{timeline_svg(result)}</div>
 {speakers}
-<table><thead><tr><th>start</th><th>end</th>{
-        "<th>speaker</th>" if who else ""
-    }<th>emotion</th><th>confidence</th><th>text</th></tr></thead>
+<table><thead><tr><th>start</th><th>end</th>{"<th>speaker</th>" if who else ""}<th>emotion</th><th>confidence</th><th>text</th></tr></thead>
 <tbody>{rows}</tbody></table>
 <p><small>ser_core {e(result.ser_core_version)}</small></p>
 </body></html>
@@ -368,9 +343,7 @@ def timeline_svg(result: AnalysisResult) -> str:
             f'<rect x="{x(start):.1f}" y="{top(speaker) + BAND_HEIGHT + 2}" width="{(end - start) * PX_PER_SECOND:.1f}" height="3" fill="#455a64"/>'
         )
     for speaker in lanes if result.turns else []:
-        parts.append(
-            f'<text class="lane" x="2" y="{top(speaker) + 11}" fill="#333">{e(speaker or "")}</text>'
-        )
+        parts.append(f'<text class="lane" x="2" y="{top(speaker) + 11}" fill="#333">{e(speaker or "")}</text>')
     for s in result.segments:
         height = BAND_HEIGHT * max(s.confidence, 0.1)
         y = top(s.speaker) + BAND_HEIGHT - height
@@ -391,9 +364,7 @@ def timeline_svg(result: AnalysisResult) -> str:
     lines = word_lines([(x(w.start), w.text) for w in result.words])
     for w, line in zip(result.words, lines, strict=True):
         colour = COLOURS.get(w.emotion or "", "#222")
-        parts.append(
-            f'<text x="{x(w.start):.1f}" y="{words_top + WORD_LINE * line}" fill="{colour}">{e(w.text)}</text>'
-        )
+        parts.append(f'<text x="{x(w.start):.1f}" y="{words_top + WORD_LINE * line}" fill="{colour}">{e(w.text)}</text>')
     ticks = words_top + WORD_LINE * max(lines, default=0) + 25
     for t in range(0, int(result.duration) + 1, 5 if result.duration < 120 else 30):
         parts.append(f'<text x="{x(t):.1f}" y="{ticks}" fill="#777">{t}s</text>')

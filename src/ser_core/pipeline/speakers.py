@@ -125,9 +125,7 @@ def split_segments(segments: Sequence[Segment], turns: Sequence[Turn]) -> list[S
                 turns, segment.end, key=lambda t: t.start
             )
         ]
-        cuts = sorted(
-            {t for turn in inside for t in (turn.start, turn.end) if segment.start < t < segment.end}
-        )
+        cuts = sorted({t for turn in inside for t in (turn.start, turn.end) if segment.start < t < segment.end})
         edges = [segment.start, *cuts, segment.end]
         for start, end in itertools.pairwise(edges):
             out.append(

@@ -121,11 +121,7 @@ def grant_for(settings: Any, profile: str | None) -> list[str]:
     from ser_core.plugins import registries
     from ser_core.plugins.lookup import get_profile, licence_of
 
-    profiles = (
-        [p for p in registries.profiles().values() if p.restricted]
-        if profile is None
-        else [get_profile(profile)]
-    )
+    profiles = [p for p in registries.profiles().values() if p.restricted] if profile is None else [get_profile(profile)]
     backends = registries.backends()
     granted = []
     for each in profiles:

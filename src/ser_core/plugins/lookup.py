@@ -108,9 +108,7 @@ def _diarizer(name: str, settings_json: str) -> Diarizer:
     found = registries.diarizers().get(name)
     if found is None:
         known = ", ".join(registries.diarizers()) or "none"
-        raise DiarizerError(
-            f"diarizer {name!r} is not installed (installed: {known}); or run with --speakers off"
-        )
+        raise DiarizerError(f"diarizer {name!r} is not installed (installed: {known}); or run with --speakers off")
     return found.value(Settings.model_validate_json(settings_json))
 
 

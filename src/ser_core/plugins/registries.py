@@ -101,11 +101,7 @@ def registered(hook_name: str) -> dict[str, Registered]:
             earlier = found.get(key)
             if earlier is not None and not earlier.info.get("catalogue"):
                 log.warning(
-                    "%s: %r from plugin %r replaces the one from plugin %r",
-                    hook_name,
-                    key,
-                    _plugin,
-                    earlier.plugin,
+                    "%s: %r from plugin %r replaces the one from plugin %r", hook_name, key, _plugin, earlier.plugin
                 )
             found[key] = Registered(key, value, _plugin, info)
 

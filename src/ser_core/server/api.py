@@ -90,10 +90,7 @@ def create_app(
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(
-            CORSMiddleware,
-            allow_origins=cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization"],
+            CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization"]
         )
     app.state.store, app.state.jobs = store, pool
     app.router.on_shutdown.append(pool.close)
@@ -215,9 +212,7 @@ def create_app(
 
     @api.get(
         "/v1/analyses/{ref}",
-        responses={
-            200: {"model": Analysis, "description": "the analysis; `ID.FORMAT` gives the result as text"}
-        },
+        responses={200: {"model": Analysis, "description": "the analysis; `ID.FORMAT` gives the result as text"}},
     )
     def read(ref: str) -> Response:
         analysis_id, _, fmt = ref.partition(".")

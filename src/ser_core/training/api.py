@@ -326,9 +326,7 @@ def train(
         probe = trainer.fit(~test)
         heldout_probs = _heldout_probs(probe, data, test, fitted.labels)
         truth = [lab for lab, t in zip(data.labels, test, strict=True) if t]
-        metrics = classification_report(
-            truth, [fitted.labels[i] for i in heldout_probs.argmax(axis=1)], label_set
-        )
+        metrics = classification_report(truth, [fitted.labels[i] for i in heldout_probs.argmax(axis=1)], label_set)
         metrics["heldout_speakers"] = sorted(heldout)
         if corpus_norm:
             heldout_adapted = _heldout_probs(probe, data, test, fitted.labels, adapt=True)
@@ -402,11 +400,7 @@ def copy_vectors(
         return []
     rng = np.random.default_rng(seed)
     paths = [str(item.path) for item in data.items]
-    talkers = (
-        tuple(rng.choice(paths, size=min(12, len(paths)), replace=False).tolist())
-        if kind == "channel"
-        else ()
-    )
+    talkers = tuple(rng.choice(paths, size=min(12, len(paths)), replace=False).tolist()) if kind == "channel" else ()
     out = []
     for index in range(1, count + 1):
         extracted = features_of(data.items, backend, jobs, progress, copy=Copy(index, talkers, kind))
@@ -447,9 +441,7 @@ class Trainer:
             stats = SourceStats.of(parts[0][corpora == name])
             for part in standardised:
                 part[corpora == name] = stats.standardise(part[corpora == name])
-        adapted = make_classifier(self.classifier, **self.params).fit(
-            np.concatenate(standardised), rows, **weighted
-        )
+        adapted = make_classifier(self.classifier, **self.params).fit(np.concatenate(standardised), rows, **weighted)
         return Normalised(plain, adapted)
 
 

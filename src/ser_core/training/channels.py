@@ -37,18 +37,14 @@ def _ffmpeg(signal: np.ndarray, encode: list[str], container: str) -> np.ndarray
         capture_output=True,
     )
     if coded.returncode != 0:
-        raise ChannelError(
-            f"ffmpeg could not encode {encode}: {coded.stderr.decode(errors='replace').strip()}"
-        )
+        raise ChannelError(f"ffmpeg could not encode {encode}: {coded.stderr.decode(errors='replace').strip()}")
     decoded = subprocess.run(
         [exe, "-nostdin", "-v", "error", "-f", container, "-i", "pipe:0", *raw, "pipe:1"],
         input=coded.stdout,
         capture_output=True,
     )
     if decoded.returncode != 0:
-        raise ChannelError(
-            f"ffmpeg could not decode {container}: {decoded.stderr.decode(errors='replace').strip()}"
-        )
+        raise ChannelError(f"ffmpeg could not decode {container}: {decoded.stderr.decode(errors='replace').strip()}")
     out = np.frombuffer(decoded.stdout, dtype="<f4").astype(np.float32)
     return _fit_length(out, len(signal))
 
@@ -59,9 +55,7 @@ def _fit_length(signal: np.ndarray, n: int) -> np.ndarray:
 
 def telephone(signal: np.ndarray) -> np.ndarray:
     """Narrowband telephone: 300-3400 Hz, 8 kHz sampling, G.711 mu-law, back to 16 kHz."""
-    return _ffmpeg(
-        signal, ["-af", "highpass=f=300,lowpass=f=3400", "-ar", "8000", "-c:a", "pcm_mulaw"], "wav"
-    )
+    return _ffmpeg(signal, ["-af", "highpass=f=300,lowpass=f=3400", "-ar", "8000", "-c:a", "pcm_mulaw"], "wav")
 
 
 def gsm(signal: np.ndarray) -> np.ndarray:
@@ -174,9 +168,7 @@ def first_speech(signal: np.ndarray, seconds: float = 1.0) -> np.ndarray:
     return signal[begin : begin + int(seconds * SAMPLE_RATE)].astype(np.float32)
 
 
-def speech_crop(
-    signal: np.ndarray, rng: np.random.Generator, low: float = 1.0, high: float = 2.0
-) -> np.ndarray:
+def speech_crop(signal: np.ndarray, rng: np.random.Generator, low: float = 1.0, high: float = 2.0) -> np.ndarray:
     """A random stretch of `low`-`high` seconds inside the speech extent (the whole extent when it
     is shorter): a short utterance made from a long one."""
     from ser_core.contract.signals import speech_extent
@@ -216,17 +208,12 @@ CODECS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def apply_many(
-    name: str, signals: Sequence[np.ndarray], seeds: Sequence[int], talkers: Sequence[np.ndarray] = ()
-) -> list[np.ndarray]:
+def apply_many(name: str, signals: Sequence[np.ndarray], seeds: Sequence[int], talkers: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
     """`apply` to many signals, each with its own seed (results do not depend on the batch).
     Codecs encode the batch in one pass, the signals joined by 0.5 s of silence (codec state
     does not carry across that much silence), then cut apart again."""
     if name not in CODECS:
-        return [
-            apply(name, x, np.random.default_rng(seed), talkers)
-            for x, seed in zip(signals, seeds, strict=True)
-        ]
+        return [apply(name, x, np.random.default_rng(seed), talkers) for x, seed in zip(signals, seeds, strict=True)]
     return _batched(CODECS[name], signals)
 
 
@@ -239,9 +226,7 @@ def _batched(codec: Callable[[np.ndarray], np.ndarray], signals: Sequence[np.nda
     return [coded[a : a + len(x)] for a, x in zip(starts, signals, strict=False)]
 
 
-def apply(
-    name: str, signal: np.ndarray, rng: np.random.Generator, talkers: Sequence[np.ndarray] = ()
-) -> np.ndarray:
+def apply(name: str, signal: np.ndarray, rng: np.random.Generator, talkers: Sequence[np.ndarray] = ()) -> np.ndarray:
     if name not in CONDITIONS:
         raise ChannelError(f"unknown condition {name!r}; known: {', '.join(CONDITIONS)}")
     return CONDITIONS[name](np.asarray(signal, dtype=np.float32), rng, talkers)
@@ -268,30 +253,16 @@ def training_copies(
         kind = str(rng.choice(["telephone", "gsm", "mp3", "opus", "noise", "level"]))
         if kind == "noise":
             source = str(rng.choice(["white", "pink", "babble"] if talkers else ["white", "pink"]))
-            noise = (
-                babble(len(x), talkers, rng)
-                if source == "babble"
-                else (white if source == "white" else pink)(len(x), rng)
-            )
+            noise = babble(len(x), talkers, rng) if source == "babble" else (white if source == "white" else pink)(len(x), rng)
             x = add_noise(x, noise, float(rng.uniform(5.0, 25.0)))
         elif kind == "level":
             x = at_level(x, float(rng.uniform(-40.0, -10.0)))
         else:
-            rate = {
-                "telephone": 0,
-                "gsm": 0,
-                "mp3": int(rng.choice([24, 32, 48, 64])),
-                "opus": int(rng.choice([8, 12, 16, 24])),
-            }[kind]
+            rate = {"telephone": 0, "gsm": 0, "mp3": int(rng.choice([24, 32, 48, 64])), "opus": int(rng.choice([8, 12, 16, 24]))}[kind]
             batches.setdefault((kind, rate), []).append(index)
         out.append(x)
     for (kind, rate), members in batches.items():
-        codec = {
-            "telephone": telephone,
-            "gsm": gsm,
-            "mp3": partial(mp3, kbps=rate),
-            "opus": partial(opus, kbps=rate),
-        }[kind]
+        codec = {"telephone": telephone, "gsm": gsm, "mp3": partial(mp3, kbps=rate), "opus": partial(opus, kbps=rate)}[kind]
         for index, coded in zip(members, _batched(codec, [out[i] for i in members]), strict=True):
             out[index] = coded
     return out

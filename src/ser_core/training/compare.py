@@ -126,11 +126,7 @@ class _TimelineStats:
         by_label: dict[str, list[int]] = {}
         for i in rng.permutation(indices):
             by_label.setdefault(self.data.items[i].label, []).append(int(i))
-        blocks = [
-            clips[k : k + self.RUN_CLIPS]
-            for clips in by_label.values()
-            for k in range(0, len(clips), self.RUN_CLIPS)
-        ]
+        blocks = [clips[k : k + self.RUN_CLIPS] for clips in by_label.values() for k in range(0, len(clips), self.RUN_CLIPS)]
         return [i for b in rng.permutation(len(blocks)) for i in blocks[b]]
 
     def fold(self, speakers: list[str], fitted: Classifier, test: np.ndarray) -> None:
@@ -197,17 +193,11 @@ def _gate(rows: list[dict[str, Any]], thresholds: Thresholds) -> dict[str, Any]:
     for row in rows:
         stats = row["timeline"]
         check(
-            row["profile"],
-            "segments_per_minute",
-            stats["segments_per_minute"],
-            thresholds.max_segments_per_minute,
-            False,
+            row["profile"], "segments_per_minute", stats["segments_per_minute"],
+            thresholds.max_segments_per_minute, False,
         )
         check(
-            row["profile"],
-            "median_segment_seconds",
-            stats["median_segment_seconds"],
-            thresholds.min_median_segment_seconds,
-            True,
+            row["profile"], "median_segment_seconds", stats["median_segment_seconds"],
+            thresholds.min_median_segment_seconds, True,
         )
     return {"passed": all(c["passed"] for c in checks), "thresholds": asdict(thresholds), "checks": checks}

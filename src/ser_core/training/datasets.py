@@ -135,9 +135,7 @@ def detect(path: str | os.PathLike[str]) -> str:
     if root.is_file():
         if root.suffix.lower() == ".csv":
             return "csv"
-        raise DatasetError(
-            f"{root}: not a corpus folder or .csv manifest; supported: {', '.join(layout_names())}"
-        )
+        raise DatasetError(f"{root}: not a corpus folder or .csv manifest; supported: {', '.join(layout_names())}")
     files = _audio_files(root)
     return _detect_dir(root, files)
 

@@ -72,9 +72,7 @@ class Copy:
         from ser_core.training.channels import COPIES_VERSION
 
         names = hashlib.sha256("|".join(Path(t).name for t in self.talkers).encode()).hexdigest()
-        return f"|copy{self.index}|{COPIES_VERSION}|{names}" + (
-            "" if self.kind == "channel" else f"|{self.kind}"
-        )
+        return f"|copy{self.index}|{COPIES_VERSION}|{names}" + ("" if self.kind == "channel" else f"|{self.kind}")
 
     def seed(self, data: bytes) -> int:
         tag = f"copy{self.index}" + ("" if self.kind == "channel" else self.kind)
@@ -84,9 +82,7 @@ class Copy:
         from ser_core.training import channels
 
         if self.kind == "crop":
-            return [
-                channels.speech_crop(x, np.random.default_rng(s)) for x, s in zip(signals, seeds, strict=True)
-            ]
+            return [channels.speech_crop(x, np.random.default_rng(s)) for x, s in zip(signals, seeds, strict=True)]
         return channels.training_copies(signals, seeds, [_talker(t) for t in self.talkers])
 
 

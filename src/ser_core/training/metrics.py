@@ -58,15 +58,7 @@ def calibration_report(probs: np.ndarray, truth_index: np.ndarray, bins: int = 1
         if n:
             accuracy, mean_conf = float(correct[members].mean()), float(confidence[members].mean())
             ece += n / len(confidence) * abs(accuracy - mean_conf)
-            rows.append(
-                {
-                    "low": b / bins,
-                    "high": (b + 1) / bins,
-                    "n": n,
-                    "accuracy": accuracy,
-                    "confidence": mean_conf,
-                }
-            )
+            rows.append({"low": b / bins, "high": (b + 1) / bins, "n": n, "accuracy": accuracy, "confidence": mean_conf})
     return {
         "ece": float(ece),
         "bins": rows,
