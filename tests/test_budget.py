@@ -143,11 +143,12 @@ def test_grouped_failures_are_tried_again_alone_under_the_same_budget(tmp_path, 
     paths = [write_voice(tmp_path / f"v{i}.wav", 25.0) for i in range(3)]
     (tmp_path / "broken.wav").write_bytes(os.urandom(300))
     paths.insert(1, tmp_path / "broken.wav")
-    timed = dict(Runner(Budget(1e-6, timeout_retries=1), model=trained_model).analyze_grouped(paths, 2))
+    grouped = Runner(Budget(1e-6, timeout_retries=1), model=trained_model).analyze_grouped(paths, 2)
+    timed = {index: outcome for index, path, outcome in grouped if path == paths[index]}
     assert sorted(timed) == [0, 1, 2, 3]
     assert isinstance(timed[1], AudioError) and "attempts" not in str(timed[1])  # not worth a retry
     for index in (0, 2, 3):  # the grouped attempt, then one alone: two attempts, as for `analyze`
         assert isinstance(timed[index], AnalysisTimeout), timed[index]
         assert str(timed[index]).startswith(f"{paths[index]}: ") and "(2 attempts)" in str(timed[index])
-    free = dict(Runner(Budget(None), model=trained_model).analyze_grouped(paths, 2))
+    free = {index: outcome for index, _, outcome in Runner(Budget(None), model=trained_model).analyze_grouped(paths, 2)}
     assert [free[i].duration for i in (0, 2, 3)] == [25.0, 25.0, 25.0]

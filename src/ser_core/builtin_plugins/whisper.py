@@ -284,14 +284,9 @@ class FasterWhisperTranscriber(Transcriber):
         frames = np.cumsum([0] + [-(-(len(piece) + 1) // FRAME) for piece in pieces])
         joined = np.zeros(frames[-1] * FRAME, dtype=np.float32)
         spans = []
-        for piece, frame in zip(pieces, frames, strict=False):
-            joined[frame * FRAME + 1 : frame * FRAME + 1 + len(piece)] = piece
-            spans.append(
-                {
-                    "start": (frame * FRAME + 1) / SAMPLE_RATE,
-                    "end": (frame * FRAME + 1 + len(piece)) / SAMPLE_RATE,
-                }
-            )
+        for piece, at in zip(pieces, frames[:-1] * FRAME + 1, strict=True):
+            joined[at : at + len(piece)] = piece
+            spans.append({"start": at / SAMPLE_RATE, "end": (at + len(piece)) / SAMPLE_RATE})
         _windows.shortened = False
         segments, _ = self.pipeline.transcribe(
             joined, language=language, clip_timestamps=spans, **self._options(len(clips))

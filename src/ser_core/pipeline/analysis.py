@@ -371,9 +371,7 @@ def _analyze_piece(
         said = yield transcriber, Request(signal, language, speech)
         spoken = said.language if len(speech) else None
         words = label_words(clamp_to_speech(said.words, speech), segments)
-        sentences = _sentences(
-            backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds, speech)
-        )
+        sentences = _sentences(backend, fitted, frames, split_sentences(words, settings.timeline_gap_seconds, speech))
         sentences = flag_uncertain(sentences, settings.uncertain_below)
     return _Part(speech, segments, words, sentences, spoken)
 

@@ -18,16 +18,16 @@ from ser_core.contract.transcriber import Request, Transcriber, Transcript
 from ser_core.errors import SerError
 from ser_core.pipeline.analysis import Steps, analysis
 
-#: What became of an input: its position among the inputs and its result, or why it failed.
-Done = tuple[int, AnalysisResult | SerError]
+#: What became of an input: its position among the inputs, its path, and its result or why it failed.
+Done = tuple[int, Any, AnalysisResult | SerError]
 
 
 def analyze_grouped(paths: Iterable[str | os.PathLike[str]], group: int, **kwargs: Any) -> Iterator[Done]:
-    """`(index, result or SerError)` per input in the order the analyses end (`analyze`'s keyword
+    """`(index, path, result or SerError)` per input in the order the analyses end (`analyze`'s keyword
     arguments; a timeout counts from each input's own start). At most `group` inputs are open at
     once; a failing input is reported and the others go on."""
     inputs = enumerate(paths)
-    open_: dict[int, Steps] = {}
+    open_: dict[int, tuple[Any, Steps]] = {}
     asked: dict[int, tuple[Transcriber, Request]] = {}
     while True:
         while len(open_) < group:  # fill the free places; an input without transcription ends here
@@ -38,20 +38,20 @@ def analyze_grouped(paths: Iterable[str | os.PathLike[str]], group: int, **kwarg
             steps = analysis(path, **kwargs)
             outcome = _advance(steps, None)
             if isinstance(outcome, tuple):
-                open_[index], asked[index] = steps, outcome
+                open_[index], asked[index] = (path, steps), outcome
             else:
-                yield index, outcome
+                yield index, path, outcome
         if not asked:
             return
         for index, said in _answers(asked):
-            steps = open_[index]
+            path, steps = open_[index]
             outcome = said if isinstance(said, SerError) else _advance(steps, said)
             if isinstance(outcome, tuple):
                 asked[index] = outcome
             else:
                 steps.close()
                 del open_[index], asked[index]
-                yield index, outcome
+                yield index, path, outcome
 
 
 def _advance(

@@ -192,18 +192,11 @@ def analyze_many(
         paths = list(paths)
         kwargs["source"] = source_of(paths, kwargs.get("profile"))
     group = (kwargs.get("settings") or get_settings()).group_files
-    taken: dict[int, Path] = {}
-    ended: dict[int, Any] = {}
-
-    def taking() -> Iterator[Path]:
-        for index, path in enumerate(paths):
-            taken[index] = Path(path)
-            yield taken[index]
-
+    ended: dict[int, tuple[Path, Any]] = {}
     following = 0  # results in input order: those that end early wait for the ones before them
     with runner_for(kwargs) as guarded:
-        for index, outcome in guarded.analyze_grouped(taking(), group):
-            ended[index] = outcome
+        for index, path, outcome in guarded.analyze_grouped(paths, group):
+            ended[index] = Path(path), outcome
             while following in ended:
-                yield taken.pop(following), ended.pop(following)
+                yield ended.pop(following)
                 following += 1

@@ -132,26 +132,18 @@ class Runner:
                 time.sleep(delay)
 
     def analyze_grouped(self, paths: Iterable[str | os.PathLike[str]], group: int) -> Iterator[Done]:
-        """`(index, result or SerError)` per path (read lazily), in the order they end: up to
+        """`(index, path, result or SerError)` per path (read lazily), in the order they end: up to
         `group` analyses at once, their transcription batched (`ser_core.pipeline.grouped`); a
         failure that the budget would try again is tried again alone. An isolated runner (a
         process per attempt, killed at its timeout) analyses one path at a time."""
         if self.budget.isolate or group < 2:
-            yield from ((i, self._caught(path)) for i, path in enumerate(paths))
+            yield from ((i, path, self._caught(path)) for i, path in enumerate(paths))
             return
         from ser_core.pipeline.grouped import analyze_grouped
 
-        taken: dict[int, str | os.PathLike[str]] = {}
-
-        def taking() -> Iterator[str | os.PathLike[str]]:
-            for index, path in enumerate(paths):
-                taken[index] = path
-                yield path
-
         timeout = self.budget.timeout_seconds
-        for index, outcome in analyze_grouped(taking(), group, **self.kwargs, timeout=timeout):
-            path = taken.pop(index)
-            yield index, self._caught(path, outcome) if isinstance(outcome, SerError) else outcome
+        for index, path, outcome in analyze_grouped(paths, group, **self.kwargs, timeout=timeout):
+            yield index, path, self._caught(path, outcome) if isinstance(outcome, SerError) else outcome
 
     def _caught(
         self, path: str | os.PathLike[str], failed: SerError | None = None
@@ -161,9 +153,7 @@ class Runner:
         except SerError as exc:
             return exc
 
-    def _attempt(
-        self, path: str | os.PathLike[str], progress: Callable[[int], None] | None
-    ) -> AnalysisResult:
+    def _attempt(self, path: str | os.PathLike[str], progress: Callable[[int], None] | None) -> AnalysisResult:
         if not self.budget.isolate:
             from ser_core.pipeline.analysis import analyze
 
@@ -226,9 +216,7 @@ class _Worker:
             self.conn.send(os.fspath(path))
         except OSError:
             self.kill()
-            raise WorkerCrashed(
-                path, f"the worker process died (exit code {self.process.exitcode})"
-            ) from None
+            raise WorkerCrashed(path, f"the worker process died (exit code {self.process.exitcode})") from None
         kind, value = self._receive(timeout, path)
         if kind == "error":
             raise value

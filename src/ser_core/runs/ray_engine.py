@@ -1,5 +1,5 @@
 """Ray as a batch engine (`ser analyze ... --output-dir OUT --engine ray`): model-holding actors,
-one per CPU, analyse the inputs that `batch.run` hands over, each through `tasks.rendered`, and return
+one per CPU, analyse the inputs that `batch.run` hands over, through `tasks.rendered_group`, and return
 the rendered output text; the driver writes it atomically, so outputs need no shared filesystem.
 Workers read the inputs (and `--model`) from their paths: on a multi-node cluster those must be
 on storage every node sees. `SER_*` variables of the driver reach every actor. Ray is imported
@@ -26,7 +26,7 @@ DEPTH = 2
 def outcomes(
     todo: list[Task], jobs: int | None = None, address: str | None = None, group: int = 1
 ) -> Iterator[Outcome]:
-    """`tasks.run_one`'s outcome per task, in the order they end, each output written by the
+    """`tasks.run_group`'s outcome per task, in the order they end, each output written by the
     driver. Without `address` a local cluster of `jobs` CPUs (default: all cores) is started and
     stopped; with one (`auto`, `HOST:PORT`, `ray://HOST:PORT`) that cluster is joined. An already
     connected Ray (`ray.init` by the caller) is used as it is. One actor per CPU, at most `jobs`;
@@ -38,9 +38,7 @@ def outcomes(
     return _outcomes(ray, todo, jobs, address, max(1, group))
 
 
-def _outcomes(
-    ray: Any, todo: list[Task], jobs: int | None, address: str | None, group: int
-) -> Iterator[Outcome]:
+def _outcomes(ray: Any, todo: list[Task], jobs: int | None, address: str | None, group: int) -> Iterator[Outcome]:
     if not todo:
         return
     with _connected(ray, jobs, address):
@@ -122,9 +120,7 @@ def _finish(ray: Any, ref: Any, chunk: list[Task]) -> Iterator[Outcome]:
         raise  # a bug, not a bad input: it stops the run, as in the local engine
     except ray.exceptions.RayError as exc:
         for task in chunk:
-            error = (
-                f"{task.source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
-            )
+            error = f"{task.source}: the Ray worker analysing it died, also when retried ({type(exc).__name__})"
             yield Outcome.failed(task.source, error)
         return
     for task, rendered in done:
@@ -142,7 +138,7 @@ class Worker:
     def __init__(self, kwargs: dict[str, Any]) -> None:
         try:
             _warm(kwargs)
-        except Exception as exc:  # the same error comes back for each input, through tasks.rendered
+        except Exception as exc:  # the same error comes back for each input, through tasks.rendered_group
             log.warning("loading the models failed: %s", exc)
 
     def analyse(self, tasks: list[Task], group: int) -> list[tuple[Task, Rendered]]:

@@ -46,14 +46,10 @@ class Rendered:
     texts: list[str] = field(default_factory=list)
 
 
-def run_one(task: Task) -> Outcome:
-    """Analyse one input and write its missing outputs."""
-    return written(task, rendered(task))
-
-
 def run_group(tasks: Sequence[Task], group: int) -> Iterator[Outcome]:
-    """`run_one` for each task, in the order they end, their analyses advancing `group` at a time
-    (transcription batched, `ser_core.pipeline.grouped`); each input is written when it ends."""
+    """Analyse each input and write its missing outputs, in the order they end, the analyses
+    advancing `group` at a time (transcription batched, `ser_core.pipeline.grouped`); each input
+    is written when it ends."""
     for task, done in rendered_group(tasks, group):
         yield written(task, done)
 
@@ -69,24 +65,15 @@ def chunks(todo: Sequence[Task], group: int, workers: int) -> list[list[Task]]:
     return [list(todo[i : i + size]) for i in range(0, len(todo), size)]
 
 
-def rendered(task: Task) -> Rendered:
-    """Analyse one input and render each missing output; a bad input is a failed outcome."""
-    began = time.perf_counter()
-    try:
-        result: AnalysisResult | SerError = runner(task.kwargs).analyze(task.source)
-    except SerError as exc:
-        result = exc
-    return _render(task, result, time.perf_counter() - began)
-
-
 def rendered_group(tasks: Sequence[Task], group: int) -> Iterator[tuple[Task, Rendered]]:
-    """`rendered` for each task (all with the same `analyze` arguments), in the order they end.
-    An input's seconds are the time since the one before it ended: together they are the wall time."""
+    """Analyse each input (all with the same `analyze` arguments) and render each missing output,
+    in the order they end; a bad input is a failed outcome. An input's seconds are the time since
+    the one before it ended: together they are the wall time."""
     if not tasks:
         return
     sources = [task.source for task in tasks]
     began = time.perf_counter()
-    for index, result in runner(tasks[0].kwargs).analyze_grouped(sources, group):
+    for index, _, result in runner(tasks[0].kwargs).analyze_grouped(sources, group):
         now = time.perf_counter()
         yield tasks[index], _render(tasks[index], result, now - began)
         began = now
